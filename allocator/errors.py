@@ -1,0 +1,50 @@
+"""Errors a planner can act on: what is wrong, and where."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem in the input: the file, its row (line number, header = 1) and column."""
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column}")
+        return f"{', '.join(where)}: {self.message}"
+
+
+class InstanceError(ValueError):
+    """The instance is invalid; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = [f"invalid instance {self.source}: {count} {noun}"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+class InfeasibleError(RuntimeError):
+    """The model has no feasible plan (strict mode); ``conflicts`` names the clashing rows."""
+
+    def __init__(self, conflicts: Sequence[str], method: str) -> None:
+        self.conflicts = tuple(conflicts)
+        self.method = method
+        shown = ", ".join(self.conflicts) if self.conflicts else "(none identified)"
+        super().__init__(f"the model is infeasible; conflicting constraints ({method}): {shown}")

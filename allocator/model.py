@@ -1,0 +1,361 @@
+"""The allocation MIP in Pyomo: one function per constraint family, in SPEC.md's order.
+
+`build_model` reads like the model's table of contents. Every family function's
+docstring starts with its formula (models/FORMULATION.md has the same sections under
+the same names) and says over which keys it is enforced and which it skips. Component
+names are the family names, so a conflict reads ``internal_fill[aws-us-east-1]``.
+
+Expressions are built as `LinearExpression` from coefficient and variable lists:
+the builder never goes through Pyomo's generic operator overloading.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from allocator.instance import Instance
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to build the model: ``strict`` makes internal fill hard (no shortfall
+    variable u); ``relax`` drops integrality (the LP relaxation)."""
+
+    strict: bool = False
+    relax: bool = False
+
+
+def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
+    """The whole model: variables, then constraints 1-7, then the objective."""
+    model = pyo.ConcreteModel(name=instance.name)
+    add_ship_racks(model, instance, options)
+    add_surplus_racks(model, instance, options)
+    add_stock_racks(model, instance)
+    add_is_deal_accepted(model, instance, options)
+    add_shortfall_racks(model, instance, options)
+    add_stock_balance(model, instance)
+    add_foundry_surplus(model, instance)
+    add_order_quantity(model, instance)
+    add_internal_fill(model, instance)
+    add_third_party_deal(model, instance)
+    add_third_party_share(model, instance)
+    add_region_power(model, instance)
+    add_objective(model, instance)
+    return model
+
+
+def _linear(coefs: Sequence[float], variables: Sequence[pyo.Var]) -> LinearExpression:
+    return LinearExpression(constant=0, linear_coefs=list(coefs), linear_vars=list(variables))
+
+
+def _integer_domain(options: ModelOptions) -> pyo.Set:
+    return pyo.NonNegativeReals if options.relax else pyo.NonNegativeIntegers
+
+
+# --- variables -----------------------------------------------------------------------
+
+
+def add_ship_racks(model: pyo.ConcreteModel, instance: Instance, options: ModelOptions) -> None:
+    """x[o,t] >= 0 integer: racks shipped to order o in period t, for t in W(o) only.
+
+    W(o) = max(r(o), available_from(p(o))) .. min(r(o) + d(o), periods); an order with
+    an empty window has no variable.
+    """
+    orders = instance.orders
+    keys = [
+        (order, period)
+        for order, first, last in zip(
+            orders["order"], orders["first_ship"], orders["last_ship"], strict=True
+        )
+        for period in range(int(first), int(last) + 1)
+    ]
+    model.ship_racks = pyo.Var(keys, domain=_integer_domain(options), dense=True)
+
+
+def add_surplus_racks(model: pyo.ConcreteModel, instance: Instance, options: ModelOptions) -> None:
+    """0 <= s[p,t] <= surplus_max_racks[p,t] integer: surplus racks made.
+
+    Only for t >= available_from(p) and surplus_max_racks[p,t] > 0 (elsewhere s = 0).
+    """
+    supply = instance.supply
+    available_from = supply["product"].map(
+        instance.products.set_index("product")["available_from"]
+    )
+    made = supply[(supply["period"] >= available_from) & (supply["surplus_max_racks"] > 0)]
+    bounds = {
+        (product, int(period)): (0, int(high))
+        for product, period, high in zip(
+            made["product"], made["period"], made["surplus_max_racks"], strict=True
+        )
+    }
+    model.surplus_racks = pyo.Var(
+        list(bounds), domain=_integer_domain(options), bounds=lambda _, p, t: bounds[p, t],
+        dense=True,
+    )
+
+
+def add_stock_racks(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """v[p,t] >= 0: racks of p in stock at the end of t, for every p and t = 1..periods."""
+    keys = [
+        (product, period)
+        for product in instance.products["product"]
+        for period in range(1, instance.periods + 1)
+    ]
+    model.stock_racks = pyo.Var(keys, domain=pyo.NonNegativeReals, dense=True)
+
+
+def add_is_deal_accepted(
+    model: pyo.ConcreteModel, instance: Instance, options: ModelOptions
+) -> None:
+    """y[c] binary: third-party c's deal is accepted (in [0, 1] when relaxed)."""
+    customers = instance.customers
+    third_party = customers.loc[customers["segment"] == "third_party", "customer"].tolist()
+    domain = pyo.UnitInterval if options.relax else pyo.Binary
+    model.is_deal_accepted = pyo.Var(third_party, domain=domain, dense=True)
+
+
+def add_shortfall_racks(
+    model: pyo.ConcreteModel, instance: Instance, options: ModelOptions
+) -> None:
+    """u[c] >= 0: racks internal c is short of its committed fill.
+
+    Only for internal customers whose committed racks min_fill[c] * sum q(o) are > 0;
+    none at all in strict mode, which makes internal fill hard (u = 0).
+    """
+    committed = _committed_racks(instance)
+    keys = [] if options.strict else [c for c, racks in committed.items() if racks > 0]
+    model.shortfall_racks = pyo.Var(keys, domain=pyo.NonNegativeReals, dense=True)
+
+
+# --- constraints ---------------------------------------------------------------------
+
+
+def add_stock_balance(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(1) v[p,t] - v[p,t-1] - s[p,t] + sum_{o: p(o)=p} x[o,t] = base_racks[p,t]
+
+    Enforced over every product p and period t = 1..periods; v[p,0] is the constant
+    initial_inventory[p], moved to the right-hand side of t = 1.
+    """
+    shipped: dict[tuple[str, int], list[pyo.Var]] = defaultdict(list)
+    product_of = dict(zip(instance.orders["order"], instance.orders["product"], strict=True))
+    for (order, period), var in model.ship_racks.items():
+        shipped[product_of[order], period].append(var)
+    initial = dict(
+        zip(instance.products["product"], instance.products["initial_inventory"], strict=True)
+    )
+    rows = {}
+    supply = instance.supply
+    for product, period, base in zip(
+        supply["product"], supply["period"], supply["base_racks"], strict=True
+    ):
+        key = (product, int(period))
+        variables = [model.stock_racks[key]]
+        coefs = [1.0]
+        if period > 1:
+            variables.append(model.stock_racks[product, period - 1])
+            coefs.append(-1.0)
+        if key in model.surplus_racks:
+            variables.append(model.surplus_racks[key])
+            coefs.append(-1.0)
+        variables += shipped[key]
+        coefs += [1.0] * len(shipped[key])
+        rhs = float(base) + (float(initial[product]) if period == 1 else 0.0)
+        rows[key] = (rhs, _linear(coefs, variables), rhs)
+    model.stock_balance = pyo.Constraint(list(rows), rule=lambda _, p, t: rows[p, t])
+
+
+def add_foundry_surplus(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(2) sum_p wafers_per_rack[p] * s[p,t] <= surplus_wafers[t]
+
+    Enforced over periods t that have at least one surplus variable.
+    """
+    wafers = dict(
+        zip(instance.products["product"], instance.products["wafers_per_rack"], strict=True)
+    )
+    terms: dict[int, tuple[list[float], list[pyo.Var]]] = defaultdict(lambda: ([], []))
+    for (product, period), var in model.surplus_racks.items():
+        terms[period][0].append(float(wafers[product]))
+        terms[period][1].append(var)
+    rows = {
+        period: (None, _linear(*terms[period]), float(instance.surplus_wafers[period]))
+        for period in sorted(terms)
+    }
+    model.foundry_surplus = pyo.Constraint(list(rows), rule=lambda _, t: rows[t])
+
+
+def _ship_vars_by_order(model: pyo.ConcreteModel) -> dict[str, list[pyo.Var]]:
+    by_order: dict[str, list[pyo.Var]] = defaultdict(list)
+    for (order, _period), var in model.ship_racks.items():
+        by_order[order].append(var)
+    return by_order
+
+
+def _ship_vars_by_customer(
+    model: pyo.ConcreteModel, instance: Instance
+) -> dict[str, list[pyo.Var]]:
+    customer_of = dict(zip(instance.orders["order"], instance.orders["customer"], strict=True))
+    by_customer: dict[str, list[pyo.Var]] = defaultdict(list)
+    for (order, _period), var in model.ship_racks.items():
+        by_customer[customer_of[order]].append(var)
+    return by_customer
+
+
+def add_order_quantity(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(3) sum_{t in W(o)} x[o,t] <= q(o)
+
+    Enforced over orders with a non-empty ship window.
+    """
+    by_order = _ship_vars_by_order(model)
+    quantity = dict(zip(instance.orders["order"], instance.orders["racks"], strict=True))
+    rows = {
+        order: (None, _linear([1.0] * len(variables), variables), float(quantity[order]))
+        for order, variables in by_order.items()
+    }
+    model.order_quantity = pyo.Constraint(list(rows), rule=lambda _, o: rows[o])
+
+
+def _committed_racks(instance: Instance) -> dict[str, float]:
+    """min_fill[c] * sum_{o of c} q(o) for each internal customer c."""
+    customers = instance.customers
+    internal = customers[customers["segment"] == "internal"]
+    ordered = instance.orders.groupby("customer")["racks"].sum()
+    return {
+        customer: float(min_fill) * float(ordered.get(customer, 0))
+        for customer, min_fill in zip(internal["customer"], internal["min_fill"], strict=True)
+    }
+
+
+def add_internal_fill(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(4) sum_{o of c, t} x[o,t] + u[c] >= min_fill[c] * sum_{o of c} q(o)
+
+    Enforced over internal customers whose committed racks are > 0; u[c] is absent in
+    strict mode, making the fill hard.
+    """
+    by_customer = _ship_vars_by_customer(model, instance)
+    rows = {}
+    for customer, committed in _committed_racks(instance).items():
+        if committed <= 0:
+            continue
+        variables = list(by_customer[customer])
+        coefs = [1.0] * len(variables)
+        if customer in model.shortfall_racks:
+            variables.append(model.shortfall_racks[customer])
+            coefs.append(1.0)
+        rows[customer] = (committed, _linear(coefs, variables), None)
+    model.internal_fill = pyo.Constraint(list(rows), rule=lambda _, c: rows[c])
+
+
+def add_third_party_deal(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(5) min_contract_racks[c] * y[c] <= sum_{o of c, t} x[o,t] <= (sum_{o of c} q(o)) * y[c]
+
+    Enforced over third-party customers, as two rows: ``[c, "min"]`` and ``[c, "max"]``
+    (the ``min`` row only where min_contract_racks[c] > 0).
+    """
+    by_customer = _ship_vars_by_customer(model, instance)
+    ordered = instance.orders.groupby("customer")["racks"].sum()
+    min_contract = dict(
+        zip(instance.customers["customer"], instance.customers["min_contract_racks"], strict=True)
+    )
+    rows = {}
+    for customer, accepted in model.is_deal_accepted.items():
+        shipped = by_customer[customer]
+        ones = [1.0] * len(shipped)
+        if min_contract[customer] > 0:
+            body = _linear([*ones, -float(min_contract[customer])], [*shipped, accepted])
+            rows[customer, "min"] = (0.0, body, None)
+        body = _linear([*ones, -float(ordered.get(customer, 0))], [*shipped, accepted])
+        rows[customer, "max"] = (None, body, 0.0)
+    model.third_party_deal = pyo.Constraint(list(rows), rule=lambda _, c, side: rows[c, side])
+
+
+def add_third_party_share(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(6) sum_{o third_party, t} x[o,t] <= third_party_max_share * sum_{o, t} x[o,t]
+
+    One row, written as (1 - share) * x_third_party - share * x_internal <= 0; skipped
+    when there are no third-party ship variables.
+    """
+    share = instance.policy.third_party_max_share
+    segment_of = dict(zip(instance.orders["order"], instance.orders["segment"], strict=True))
+    coefs, variables = [], []
+    for (order, _period), var in model.ship_racks.items():
+        coefs.append(1.0 - share if segment_of[order] == "third_party" else -share)
+        variables.append(var)
+    has_third_party = any(segment_of[o] == "third_party" for o, _ in model.ship_racks)
+    rows = {"all": (None, _linear(coefs, variables), 0.0)} if has_third_party else {}
+    model.third_party_share = pyo.Constraint(list(rows), rule=lambda _, k: rows[k])
+
+
+def add_region_power(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(7) sum_{o: region(c(o)) = g} sum_{t' <= t} power_kw[p(o)] * x[o,t'] <= power_kw[g,t]
+
+    Enforced over the (g, t) rows of regions.csv that have at least one ship variable
+    delivered to g by t (a row with none is trivially met).
+    """
+    orders = instance.orders
+    region_of = dict(zip(orders["order"], orders["region"], strict=True))
+    power = dict(
+        zip(instance.products["product"], instance.products["power_kw"], strict=True)
+    )
+    product_of = dict(zip(orders["order"], orders["product"], strict=True))
+    by_region: dict[str, list[tuple[int, float, pyo.Var]]] = defaultdict(list)
+    for (order, period), var in model.ship_racks.items():
+        by_region[region_of[order]].append((period, float(power[product_of[order]]), var))
+    rows = {}
+    regions = instance.regions
+    for region, period, limit in zip(
+        regions["region"], regions["period"], regions["power_kw"], strict=True
+    ):
+        terms = [(kw, var) for t, kw, var in by_region.get(region, []) if t <= period]
+        if terms:
+            coefs, variables = zip(*terms, strict=True)
+            rows[region, int(period)] = (None, _linear(coefs, variables), float(limit))
+    model.region_power = pyo.Constraint(list(rows), rule=lambda _, g, t: rows[g, t])
+
+
+# --- objective -----------------------------------------------------------------------
+
+
+def add_objective(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """maximize  sum_{o,t} (pi(o) + m(o) - k(o) * (t - r(o))) * x[o,t]
+               - sum_{p,t} surplus_cost[p,t] * s[p,t] - sum_{p,t} holding_cost[p] * v[p,t]
+               - sum_{c third_party} onboarding_cost[c] * y[c]
+               - internal_shortfall_penalty * sum_{c internal} u[c]
+    """
+    orders = instance.orders.set_index("order")
+    unit_value = (orders["price_per_rack"] + orders["margin_per_rack"]).to_dict()
+    delay_penalty = orders["delay_penalty"].to_dict()
+    requested = orders["period"].to_dict()
+    coefs: list[float] = []
+    variables: list[pyo.Var] = []
+    for (order, period), var in model.ship_racks.items():
+        coefs.append(unit_value[order] - delay_penalty[order] * (period - requested[order]))
+        variables.append(var)
+    surplus_cost = instance.supply.set_index(["product", "period"])["surplus_cost"]
+    for key, var in model.surplus_racks.items():
+        coefs.append(-float(surplus_cost[key]))
+        variables.append(var)
+    holding = dict(
+        zip(instance.products["product"], instance.products["holding_cost"], strict=True)
+    )
+    for (product, _period), var in model.stock_racks.items():
+        coefs.append(-float(holding[product]))
+        variables.append(var)
+    onboarding = dict(
+        zip(instance.customers["customer"], instance.customers["onboarding_cost"], strict=True)
+    )
+    for customer, var in model.is_deal_accepted.items():
+        coefs.append(-float(onboarding[customer]))
+        variables.append(var)
+    penalty = float(instance.policy.internal_shortfall_penalty)
+    for var in model.shortfall_racks.values():
+        coefs.append(-penalty)
+        variables.append(var)
+    model.objective = pyo.Objective(
+        expr=_linear(np.asarray(coefs, dtype=float).tolist(), variables), sense=pyo.maximize
+    )

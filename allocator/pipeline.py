@@ -1,0 +1,133 @@
+"""Instance -> model -> HiGHS -> plan: the solve pipeline every command shares."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from allocator import __version__
+from allocator.errors import InfeasibleError
+from allocator.instance import Instance
+from allocator.model import ModelOptions, build_model
+from allocator.plan import Plan, check_plan, objective_terms
+from allocator.results import extract_plan, marginal_values
+from allocator.solve import (
+    SolverOptions,
+    Status,
+    compile_model,
+    highs_version,
+    irreducible_conflict,
+    lp_duals,
+    solve_compiled,
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything a solve is run with."""
+
+    solver: SolverOptions = SolverOptions()
+    strict: bool = False
+    relax: bool = False
+    marginal_values: bool = True
+
+    def model_options(self) -> ModelOptions:
+        return ModelOptions(strict=self.strict, relax=self.relax)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SolveResult:
+    """A finished solve. ``plan`` is None when the solver found no plan."""
+
+    instance: Instance
+    options: RunOptions
+    status: Status
+    plan: Plan | None
+    objective: float | None
+    objective_terms: dict[str, float]
+    solver_objective: float | None
+    best_bound: float | None
+    mip_gap: float | None
+    marginal_values: pd.DataFrame | None
+    marginal_values_source: str | None
+    violations: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def solve_seconds(self) -> float:
+        return self.timings.get("highs", 0.0)
+
+
+def versions() -> dict[str, str]:
+    import pyomo.version
+
+    return {"allocator": __version__, "pyomo": str(pyomo.version.version), "highs": highs_version()}
+
+
+def solve_instance(instance: Instance, options: RunOptions) -> SolveResult:
+    """Build, solve and read back one instance.
+
+    Raises `InfeasibleError` (naming the conflicting rows) when the model has no plan,
+    which only strict mode can cause.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    model = build_model(instance, options.model_options())
+    timings["build"] = time.perf_counter() - started
+    compiled = compile_model(model)
+    timings["hand_off"] = compiled.compile_seconds
+    outcome = solve_compiled(compiled, options.solver, integer=not options.relax, duals=options.relax)
+    timings["highs"] = outcome.solve_seconds
+    if outcome.status == Status.INFEASIBLE:
+        raise _explain_infeasible(instance, options, compiled)
+
+    started = time.perf_counter()
+    plan = objective = None
+    terms: dict[str, float] = {}
+    violations: list[str] = []
+    if outcome.values is not None:
+        integral = not options.relax
+        plan = extract_plan(instance, compiled, outcome.values, integral=integral)
+        terms = objective_terms(instance, plan)
+        objective = sum(terms.values())
+        violations = check_plan(instance, plan, strict=options.strict, integral=integral)
+    marginal = source = None
+    if options.marginal_values and outcome.values is not None:
+        duals = outcome.row_duals
+        source = "lp" if options.relax else "lp_relaxation"
+        if duals is None:
+            duals = lp_duals(compiled, options.solver)
+        if duals is not None:
+            marginal = marginal_values(instance, model, compiled, duals)
+    timings["extract"] = time.perf_counter() - started
+    return SolveResult(
+        instance, options, outcome.status, plan, objective, terms, outcome.objective,
+        outcome.best_bound, outcome.mip_gap, marginal, source if marginal is not None else None,
+        violations, timings, versions(),
+    )
+
+
+def _explain_infeasible(
+    instance: Instance, options: RunOptions, compiled: Any
+) -> InfeasibleError:
+    """Name the conflict: HiGHS's IIS of the LP relaxation; where the LP relaxation is
+    feasible (integrality causes the conflict), the internal fills that an elastic
+    re-solve (non-strict) leaves short."""
+    conflicts = irreducible_conflict(compiled, options.solver)
+    if conflicts is not None:
+        return InfeasibleError(conflicts, "IIS of the LP relaxation (HiGHS)")
+    elastic = solve_instance(instance, RunOptions(options.solver, strict=False, marginal_values=False))
+    short: list[str] = []
+    if elastic.plan is not None:
+        from allocator.plan import shortfall_racks
+
+        shortfall = shortfall_racks(instance, elastic.plan)
+        short = [f"internal_fill[{customer}]" for customer in shortfall.index[shortfall > 1e-6]]
+    return InfeasibleError(short, "elastic re-solve with shortfall allowed")

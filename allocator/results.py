@@ -1,0 +1,80 @@
+"""Solver output -> tidy tables: the plan, marginal values, the summary. The last place
+Pyomo is touched."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from allocator.instance import Instance
+from allocator.plan import Plan, make_plan
+from allocator.solve import CompiledModel
+
+MARGINAL_COLUMNS = ["resource", "item", "period", "value"]
+INTEGRALITY_TOLERANCE = 1e-5
+
+
+def _values_by_component(compiled: CompiledModel, values: np.ndarray) -> dict[str, dict[Any, float]]:
+    by_component: dict[str, dict[Any, float]] = defaultdict(dict)
+    for var, value in zip(compiled.columns, values, strict=True):
+        by_component[var.parent_component().local_name][var.index()] = float(value)
+    return by_component
+
+
+def extract_plan(
+    instance: Instance, compiled: CompiledModel, values: np.ndarray, *, integral: bool
+) -> Plan:
+    """The plan from HiGHS's column values; integer variables rounded when ``integral``.
+
+    Raises if a value the MIP calls integer is further than 1e-5 from an integer.
+    """
+    if integral:
+        integer_values = values[compiled.is_integer]
+        drift = np.abs(integer_values - np.round(integer_values))
+        if drift.size and drift.max() > INTEGRALITY_TOLERANCE:
+            raise RuntimeError(f"HiGHS returned a value {drift.max():g} away from an integer")
+        values = np.where(compiled.is_integer, np.round(values), values)
+    by_component = _values_by_component(compiled, values)
+    dtype = "int64" if integral else "float64"
+    ship_items = by_component.get("ship_racks", {})
+    ship = pd.DataFrame(
+        [(order, period, racks) for (order, period), racks in ship_items.items()],
+        columns=["order", "ship_period", "racks"],
+    ).astype({"ship_period": "int64", "racks": dtype})
+    surplus_items = by_component.get("surplus_racks", {})
+    surplus = pd.DataFrame(
+        [(product, period, racks) for (product, period), racks in surplus_items.items()],
+        columns=["product", "period", "racks"],
+    ).astype({"period": "int64", "racks": dtype})
+    accepted = pd.Series(by_component.get("is_deal_accepted", {}), dtype=float)
+    return make_plan(instance, ship, surplus, accepted)
+
+
+def marginal_values(
+    instance: Instance, model: pyo.ConcreteModel, compiled: CompiledModel, duals: np.ndarray
+) -> pd.DataFrame:
+    """What one more unit of each resource is worth (currency per unit): the LP row dual
+    of foundry_surplus (per wafer), stock_balance (per base rack) and region_power (per kW).
+    A resource whose row is absent (nothing can use it) is worth 0."""
+    row_of: dict[str, int] = {}
+    for index, name in enumerate(compiled.row_names):
+        row_of.setdefault(name, index)
+
+    def dual(constraint: Any, key: Any) -> float:
+        if key not in constraint:
+            return 0.0
+        row = row_of.get(constraint[key].name)
+        return 0.0 if row is None else float(duals[row]) + 0.0
+
+    rows: list[tuple[str, str, int, float]] = []
+    for period in range(1, instance.periods + 1):
+        rows.append(("surplus_wafers", "", period, dual(model.foundry_surplus, period)))
+    for product, period in zip(instance.supply["product"], instance.supply["period"], strict=True):
+        rows.append(("base_racks", product, int(period), dual(model.stock_balance, (product, int(period)))))
+    for region, period in zip(instance.regions["region"], instance.regions["period"], strict=True):
+        rows.append(("region_power", region, int(period), dual(model.region_power, (region, int(period)))))
+    return pd.DataFrame(rows, columns=MARGINAL_COLUMNS)

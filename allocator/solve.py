@@ -1,0 +1,257 @@
+"""Hand the Pyomo model to HiGHS and get a typed outcome back: the only module that
+names HiGHS.
+
+The model is compiled in memory by Pyomo's standard-form compiler
+(`pyomo.repn.plugins.standard_form`) into sparse arrays and passed to highspy in one
+call; no file is written in a normal solve. Working on the arrays directly gives full
+control of what the Pyomo solver wrappers get in the way of: the incumbent of a
+time-limited MIP is kept (not raised on), threads and the random seed are always set,
+the LP relaxation for marginal values is the same arrays with integrality dropped, and
+HiGHS's IIS is available for an infeasible strict model.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+DEFAULT_SEED = 20270101
+"""HiGHS random seed: fixed so the same instance and options give the same plan."""
+
+
+IIS_ELASTIC_TRUE = 2 + 8
+"""HiGHS ``iis_strategy``: elastic LP (2), reduced to a true IIS (8). The default light
+test finds nothing on many infeasible models."""
+
+
+class Status(enum.StrEnum):
+    """Why the solver stopped, separate from whether a plan exists."""
+
+    OPTIMAL = "optimal"
+    TIME_LIMIT = "time_limit"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """What a planner sets: ``mip_gap`` 0 proves optimality; ``threads`` 1 by default
+    so that runs are repeatable; ``time_limit`` None means no limit."""
+
+    time_limit: float | None = None
+    mip_gap: float = 1e-4
+    threads: int = 1
+    seed: int = DEFAULT_SEED
+    log: bool = False
+
+    def highs_options(self) -> dict[str, object]:
+        options: dict[str, object] = {
+            "mip_rel_gap": float(self.mip_gap),
+            "threads": int(self.threads),
+            "random_seed": int(self.seed),
+            "output_flag": bool(self.log),
+            "log_to_console": bool(self.log),
+        }
+        if self.time_limit is not None:
+            options["time_limit"] = float(self.time_limit)
+        return options
+
+
+@dataclass
+class CompiledModel:
+    """The model as arrays, with the Pyomo row and column objects for naming."""
+
+    lp: highspy.HighsLp
+    columns: list[pyo.Var]
+    row_names: list[str]
+    is_integer: np.ndarray
+    objective_offset: float
+    compile_seconds: float
+
+
+@dataclass
+class SolveOutcome:
+    """A solver run: ``values`` is None when no plan (incumbent) exists."""
+
+    status: Status
+    values: np.ndarray | None
+    objective: float | None
+    best_bound: float | None
+    mip_gap: float | None
+    solve_seconds: float
+    highs_status: str
+    row_duals: np.ndarray | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def has_plan(self) -> bool:
+        return self.values is not None
+
+
+def highs_version() -> str:
+    return f"{highspy.Highs().version()}"
+
+
+def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
+    """Pyomo model -> HighsLp: sparse column-wise A, row bounds, column bounds, integrality."""
+    started = time.perf_counter()
+    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    columns = list(info.columns)
+    n_cols, n_rows = len(columns), len(info.rows)
+    lower = np.empty(n_cols)
+    upper = np.empty(n_cols)
+    is_integer = np.zeros(n_cols, dtype=bool)
+    for index, var in enumerate(columns):
+        low, high = var.bounds
+        lower[index] = -math.inf if low is None else low
+        upper[index] = math.inf if high is None else high
+        is_integer[index] = var.is_integer()
+    rhs = np.asarray(info.rhs, dtype=float)
+    multipliers = np.fromiter((multiplier for _, multiplier in info.rows), int, n_rows)
+    row_lower = np.where(multipliers <= 0, rhs, -math.inf)
+    row_upper = np.where(multipliers >= 0, rhs, math.inf)
+
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_cols
+    lp.num_row_ = n_rows
+    cost = info.c.toarray()[0] if info.c.shape[0] else np.zeros(n_cols)
+    lp.col_cost_ = cost
+    lp.col_lower_ = lower
+    lp.col_upper_ = upper
+    lp.row_lower_ = row_lower
+    lp.row_upper_ = row_upper
+    lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = info.A.indptr
+    lp.a_matrix_.index_ = info.A.indices
+    lp.a_matrix_.value_ = info.A.data
+    sense = info.objectives[0].sense if info.objectives else pyo.minimize
+    lp.sense_ = highspy.ObjSense.kMaximize if sense == pyo.maximize else highspy.ObjSense.kMinimize
+    row_names = [row.constraint.name for row in info.rows]
+    return CompiledModel(
+        lp, columns, row_names, is_integer, lp.offset_, time.perf_counter() - started
+    )
+
+
+def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) -> highspy.Highs:
+    highs = highspy.Highs()
+    for name, value in options.highs_options().items():
+        highs.setOptionValue(name, value)
+    lp = compiled.lp
+    if integer and compiled.is_integer.any():
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+            for flag in compiled.is_integer
+        ]
+    else:
+        lp.integrality_ = []
+    highs.passModel(lp)
+    return highs
+
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
+    highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: Status.UNBOUNDED,
+    highspy.HighsModelStatus.kInterrupt: Status.INTERRUPTED,
+    highspy.HighsModelStatus.kIterationLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kSolutionLimit: Status.TIME_LIMIT,
+}
+
+
+def solve_compiled(
+    compiled: CompiledModel, options: SolverOptions, *, integer: bool = True, duals: bool = False
+) -> SolveOutcome:
+    """Run HiGHS. A time-limited MIP with an incumbent returns it with its gap."""
+    highs = _make_highs(compiled, options, integer)
+    started = time.perf_counter()
+    highs.run()
+    seconds = time.perf_counter() - started
+    model_status = highs.getModelStatus()
+    status = _STATUS.get(model_status, Status.ERROR)
+    info = highs.getInfo()
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    is_mip = integer and bool(compiled.is_integer.any())
+    values = objective = bound = gap = None
+    if has_solution and status not in (Status.INFEASIBLE, Status.UNBOUNDED):
+        solution = highs.getSolution()
+        values = np.asarray(solution.col_value, dtype=float)
+        objective = float(info.objective_function_value)
+        if is_mip:
+            bound = float(info.mip_dual_bound)
+            gap = float(info.mip_gap)
+        else:
+            bound, gap = objective, 0.0
+    row_duals = None
+    if duals and values is not None and not is_mip and status == Status.OPTIMAL:
+        row_duals = np.asarray(highs.getSolution().row_dual, dtype=float)
+    return SolveOutcome(
+        status, values, objective, bound, gap, seconds, highs.modelStatusToString(model_status),
+        row_duals,
+    )
+
+
+def lp_duals(compiled: CompiledModel, options: SolverOptions) -> np.ndarray | None:
+    """Row duals of the LP relaxation: d objective / d right-hand side of each row."""
+    outcome = solve_compiled(compiled, options, integer=False, duals=True)
+    return outcome.row_duals
+
+
+def irreducible_conflict(compiled: CompiledModel, options: SolverOptions) -> list[str] | None:
+    """Names of the rows (and variable bounds) of an irreducible infeasible subsystem of
+    the LP relaxation, from HiGHS's elastic-LP IIS; None when the LP relaxation is
+    feasible (then integrality causes the conflict)."""
+    highs = _make_highs(compiled, options, integer=False)
+    highs.setOptionValue("output_flag", False)
+    highs.run()
+    if highs.getModelStatus() not in (
+        highspy.HighsModelStatus.kInfeasible,
+        highspy.HighsModelStatus.kUnboundedOrInfeasible,
+    ):
+        return None
+    highs.setOptionValue("iis_strategy", IIS_ELASTIC_TRUE)
+    status, iis = highs.getIis()
+    if status == highspy.HighsStatus.kError or not iis.valid_:
+        return []
+    names = [compiled.row_names[row] for row in iis.row_index_]
+    names += [f"bounds of {compiled.columns[col].name}" for col in iis.col_index_]
+    return list(dict.fromkeys(names))
+
+
+def write_model_file(compiled: CompiledModel, path: Path, *, integer: bool = True) -> None:
+    """Export the model as ``.mps`` or ``.lp`` (by suffix), atomically."""
+    highs = _make_highs(compiled, SolverOptions(), integer)
+    for index, var in enumerate(compiled.columns):
+        highs.passColName(index, _safe_name(var.name))
+    for index, name in enumerate(compiled.row_names):
+        highs.passRowName(index, _safe_name(f"{name}#{index}"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        status = highs.writeModel(temporary)
+        if status == highspy.HighsStatus.kError:
+            raise OSError(f"HiGHS could not write {path}")
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _safe_name(name: str) -> str:
+    """Row/column names without the characters MPS and LP files cannot hold."""
+    return "".join(char if char.isalnum() or char in "_[],.#-" else "_" for char in name)

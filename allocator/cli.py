@@ -39,7 +39,8 @@ def solve(
     instance_path: InstanceArg,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the results.")] = None,
     time_limit: Annotated[
-        float | None, typer.Option(help="Seconds HiGHS may run; the best plan found is kept.", min=0)
+        float | None,
+        typer.Option(help="Seconds HiGHS may run; the best plan found is kept.", min=0),
     ] = None,
     mip_gap: Annotated[
         float, typer.Option(help="Relative MIP gap to stop at; 0 proves optimality.", min=0)
@@ -89,11 +90,14 @@ def solve(
         write_infeasible(error, instance, options, out, str(instance_path))
         raise _fail(str(error), EXIT_INFEASIBLE) from None
     if result.plan is None:
-        raise _fail(f"no plan: HiGHS stopped with status {result.status} and no incumbent",
-                    EXIT_ERROR)
+        raise _fail(
+            f"no plan: HiGHS stopped with status {result.status} and no incumbent", EXIT_ERROR
+        )
     if result.violations:
-        raise _fail("the plan fails its own check, not written:\n  " +
-                    "\n  ".join(result.violations), EXIT_ERROR)
+        raise _fail(
+            "the plan fails its own check, not written:\n  " + "\n  ".join(result.violations),
+            EXIT_ERROR,
+        )
     write_result(result, out, str(instance_path))
     if not quiet:
         print_summary(result, out)

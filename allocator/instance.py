@@ -110,8 +110,17 @@ def build_instance(settings: Settings, tables: dict[str, pd.DataFrame]) -> Insta
     orders = _derive_orders(tables["orders"], products, customers, services, attach, periods)
     content_hash = _content_hash(settings, tables)
     return Instance(
-        settings, products, supply, foundry, customers, orders, services, attach, regions,
-        surplus_wafers, content_hash,
+        settings,
+        products,
+        supply,
+        foundry,
+        customers,
+        orders,
+        services,
+        attach,
+        regions,
+        surplus_wafers,
+        content_hash,
     )
 
 

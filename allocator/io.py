@@ -39,6 +39,8 @@ class RawInstance:
     settings_source: str
     tables: dict[str, RawTable]
     problems: list[Problem] = field(default_factory=list)
+    settings_rows: dict[str, int] = field(default_factory=dict)
+    """Line (TOML) or row (sheet) of each settings key, ``policy.KEY`` style, for messages."""
 
 
 def read_instance(path: Path) -> RawInstance:
@@ -53,23 +55,44 @@ def read_instance(path: Path) -> RawInstance:
 
 def _read_folder(folder: Path) -> RawInstance:
     problems: list[Problem] = []
-    settings = _read_toml(folder / SETTINGS_FILE, problems)
+    rows: dict[str, int] = {}
+    settings = _read_toml(folder / SETTINGS_FILE, problems, rows)
     tables = {name: _read_csv(folder, name, problems) for name in TABLES}
-    return RawInstance(str(folder), settings, SETTINGS_FILE, tables, problems)
+    return RawInstance(str(folder), settings, SETTINGS_FILE, tables, problems, rows)
 
 
-def _read_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+def _read_toml(
+    path: Path, problems: list[Problem], rows: dict[str, int]
+) -> dict[str, Any] | None:
     if not path.is_file():
         problems.append(Problem(SETTINGS_FILE, None, None, "file is missing"))
         return None
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        # utf-8-sig: an editor's byte-order mark is not a TOML error.
+        text = path.read_bytes().decode("utf-8-sig")
+        settings = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         match = re.search(r"line (\d+)", str(error))
         row = int(match.group(1)) if match else None
         problems.append(Problem(SETTINGS_FILE, row, None, f"malformed TOML: {error}"))
         return None
+    rows.update(_toml_key_lines(text))
+    return settings
+
+
+def _toml_key_lines(text: str) -> dict[str, int]:
+    """Line of each ``key = value`` (``table.key`` under a ``[table]`` header), for messages."""
+    lines: dict[str, int] = {}
+    prefix = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"\s*\[\s*([A-Za-z0-9_.-]+)\s*\]", line)
+        if header:
+            prefix = header.group(1) + "."
+            continue
+        key = re.match(r"\s*([A-Za-z0-9_.-]+)\s*=", line)
+        if key:
+            lines.setdefault(prefix + key.group(1), number)
+    return lines
 
 
 def _read_csv(folder: Path, name: str, problems: list[Problem]) -> RawTable:
@@ -81,8 +104,9 @@ def _read_csv(folder: Path, name: str, problems: list[Problem]) -> RawTable:
         return RawTable(name, table.file_name, None)
     try:
         # utf-8-sig drops the byte-order mark a spreadsheet writes; pandas handles CRLF.
+        # Blank lines are kept (and dropped by `_tidy`) so row numbers stay file lines.
         frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=True
+            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=False
         )
     except pd.errors.EmptyDataError:
         problems.append(Problem(table.file_name, 1, None, "file is empty: no header row"))
@@ -101,7 +125,8 @@ def _read_workbook(path: Path) -> RawInstance:
         problems.append(Problem(path.name, None, None, f"cannot read workbook: {error}"))
         return RawInstance(str(path), None, path.name, {}, problems)
     settings_source = f"{path.name}[{SETTINGS_SHEET}]"
-    settings = _settings_from_sheet(sheets.get(SETTINGS_SHEET), settings_source, problems)
+    rows: dict[str, int] = {}
+    settings = _settings_from_sheet(sheets.get(SETTINGS_SHEET), settings_source, problems, rows)
     tables: dict[str, RawTable] = {}
     for name, table in TABLES.items():
         source = f"{path.name}[{name}]"
@@ -115,11 +140,11 @@ def _read_workbook(path: Path) -> RawInstance:
             tables[name] = RawTable(name, source, None)
         else:
             tables[name] = RawTable(name, source, _tidy(frame))
-    return RawInstance(str(path), settings, settings_source, tables, problems)
+    return RawInstance(str(path), settings, settings_source, tables, problems, rows)
 
 
 def _settings_from_sheet(
-    frame: pd.DataFrame | None, source: str, problems: list[Problem]
+    frame: pd.DataFrame | None, source: str, problems: list[Problem], rows: dict[str, int]
 ) -> dict[str, Any] | None:
     """Turn ``key,value`` rows (``policy.KEY`` for the policy table) into TOML's shape."""
     if frame is None:
@@ -131,7 +156,8 @@ def _settings_from_sheet(
         problems.append(Problem(source, 1, ", ".join(missing), "column is missing"))
         return None
     settings: dict[str, Any] = {}
-    for row, key, value in zip(range(2, len(frame) + 2), frame["key"], frame["value"], strict=True):
+    for index, key, value in zip(frame.index, frame["key"], frame["value"], strict=True):
+        row = int(index) + 2  # sheet row: the header is row 1; `_tidy` keeps the index
         if not key:
             continue
         head, _, tail = key.partition(".")
@@ -140,6 +166,7 @@ def _settings_from_sheet(
             problems.append(Problem(source, row, "key", f"duplicate or conflicting key {key!r}"))
             continue
         target[tail or head] = value
+        rows[key] = row
     return settings
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -50,6 +51,10 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     return model
 
 
+Row = tuple[float | None, LinearExpression, float | None]
+"""A constraint row as Pyomo's (lower, body, upper) tuple; None is no bound."""
+
+
 def _linear(coefs: Sequence[float], variables: Sequence[pyo.Var]) -> LinearExpression:
     return LinearExpression(constant=0, linear_coefs=list(coefs), linear_vars=list(variables))
 
@@ -84,9 +89,7 @@ def add_surplus_racks(model: pyo.ConcreteModel, instance: Instance, options: Mod
     Only for t >= available_from(p) and surplus_max_racks[p,t] > 0 (elsewhere s = 0).
     """
     supply = instance.supply
-    available_from = supply["product"].map(
-        instance.products.set_index("product")["available_from"]
-    )
+    available_from = supply["product"].map(instance.products.set_index("product")["available_from"])
     made = supply[(supply["period"] >= available_from) & (supply["surplus_max_racks"] > 0)]
     bounds = {
         (product, int(period)): (0, int(high))
@@ -95,7 +98,9 @@ def add_surplus_racks(model: pyo.ConcreteModel, instance: Instance, options: Mod
         )
     }
     model.surplus_racks = pyo.Var(
-        list(bounds), domain=_integer_domain(options), bounds=lambda _, p, t: bounds[p, t],
+        list(bounds),
+        domain=_integer_domain(options),
+        bounds=lambda _, p, t: bounds[p, t],
         dense=True,
     )
 
@@ -149,7 +154,7 @@ def add_stock_balance(model: pyo.ConcreteModel, instance: Instance) -> None:
     initial = dict(
         zip(instance.products["product"], instance.products["initial_inventory"], strict=True)
     )
-    rows = {}
+    rows: dict[Any, Row] = {}
     supply = instance.supply
     for product, period, base in zip(
         supply["product"], supply["period"], supply["base_racks"], strict=True
@@ -182,7 +187,7 @@ def add_foundry_surplus(model: pyo.ConcreteModel, instance: Instance) -> None:
     for (product, period), var in model.surplus_racks.items():
         terms[period][0].append(float(wafers[product]))
         terms[period][1].append(var)
-    rows = {
+    rows: dict[Any, Row] = {
         period: (None, _linear(*terms[period]), float(instance.surplus_wafers[period]))
         for period in sorted(terms)
     }
@@ -213,7 +218,7 @@ def add_order_quantity(model: pyo.ConcreteModel, instance: Instance) -> None:
     """
     by_order = _ship_vars_by_order(model)
     quantity = dict(zip(instance.orders["order"], instance.orders["racks"], strict=True))
-    rows = {
+    rows: dict[Any, Row] = {
         order: (None, _linear([1.0] * len(variables), variables), float(quantity[order]))
         for order, variables in by_order.items()
     }
@@ -238,7 +243,7 @@ def add_internal_fill(model: pyo.ConcreteModel, instance: Instance) -> None:
     strict mode, making the fill hard.
     """
     by_customer = _ship_vars_by_customer(model, instance)
-    rows = {}
+    rows: dict[Any, Row] = {}
     for customer, committed in _committed_racks(instance).items():
         if committed <= 0:
             continue
@@ -262,7 +267,7 @@ def add_third_party_deal(model: pyo.ConcreteModel, instance: Instance) -> None:
     min_contract = dict(
         zip(instance.customers["customer"], instance.customers["min_contract_racks"], strict=True)
     )
-    rows = {}
+    rows: dict[Any, Row] = {}
     for customer, accepted in model.is_deal_accepted.items():
         shipped = by_customer[customer]
         ones = [1.0] * len(shipped)
@@ -287,7 +292,9 @@ def add_third_party_share(model: pyo.ConcreteModel, instance: Instance) -> None:
         coefs.append(1.0 - share if segment_of[order] == "third_party" else -share)
         variables.append(var)
     has_third_party = any(segment_of[o] == "third_party" for o, _ in model.ship_racks)
-    rows = {"all": (None, _linear(coefs, variables), 0.0)} if has_third_party else {}
+    rows: dict[Any, Row] = {}
+    if has_third_party:
+        rows["all"] = (None, _linear(coefs, variables), 0.0)
     model.third_party_share = pyo.Constraint(list(rows), rule=lambda _, k: rows[k])
 
 
@@ -299,14 +306,12 @@ def add_region_power(model: pyo.ConcreteModel, instance: Instance) -> None:
     """
     orders = instance.orders
     region_of = dict(zip(orders["order"], orders["region"], strict=True))
-    power = dict(
-        zip(instance.products["product"], instance.products["power_kw"], strict=True)
-    )
+    power = dict(zip(instance.products["product"], instance.products["power_kw"], strict=True))
     product_of = dict(zip(orders["order"], orders["product"], strict=True))
     by_region: dict[str, list[tuple[int, float, pyo.Var]]] = defaultdict(list)
     for (order, period), var in model.ship_racks.items():
         by_region[region_of[order]].append((period, float(power[product_of[order]]), var))
-    rows = {}
+    rows: dict[Any, Row] = {}
     regions = instance.regions
     for region, period, limit in zip(
         regions["region"], regions["period"], regions["power_kw"], strict=True
@@ -323,9 +328,9 @@ def add_region_power(model: pyo.ConcreteModel, instance: Instance) -> None:
 
 def add_objective(model: pyo.ConcreteModel, instance: Instance) -> None:
     """maximize  sum_{o,t} (pi(o) + m(o) - k(o) * (t - r(o))) * x[o,t]
-               - sum_{p,t} surplus_cost[p,t] * s[p,t] - sum_{p,t} holding_cost[p] * v[p,t]
-               - sum_{c third_party} onboarding_cost[c] * y[c]
-               - internal_shortfall_penalty * sum_{c internal} u[c]
+    - sum_{p,t} surplus_cost[p,t] * s[p,t] - sum_{p,t} holding_cost[p] * v[p,t]
+    - sum_{c third_party} onboarding_cost[c] * y[c]
+    - internal_shortfall_penalty * sum_{c internal} u[c]
     """
     orders = instance.orders.set_index("order")
     unit_value = (orders["price_per_rack"] + orders["margin_per_rack"]).to_dict()

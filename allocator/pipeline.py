@@ -29,7 +29,7 @@ from allocator.solve import (
 class RunOptions:
     """Everything a solve is run with."""
 
-    solver: SolverOptions = SolverOptions()
+    solver: SolverOptions = field(default_factory=SolverOptions)
     strict: bool = False
     relax: bool = False
     marginal_values: bool = True
@@ -83,7 +83,9 @@ def solve_instance(instance: Instance, options: RunOptions) -> SolveResult:
     timings["build"] = time.perf_counter() - started
     compiled = compile_model(model)
     timings["hand_off"] = compiled.compile_seconds
-    outcome = solve_compiled(compiled, options.solver, integer=not options.relax, duals=options.relax)
+    outcome = solve_compiled(
+        compiled, options.solver, integer=not options.relax, duals=options.relax
+    )
     timings["highs"] = outcome.solve_seconds
     if outcome.status == Status.INFEASIBLE:
         raise _explain_infeasible(instance, options, compiled)
@@ -108,22 +110,33 @@ def solve_instance(instance: Instance, options: RunOptions) -> SolveResult:
             marginal = marginal_values(instance, model, compiled, duals)
     timings["extract"] = time.perf_counter() - started
     return SolveResult(
-        instance, options, outcome.status, plan, objective, terms, outcome.objective,
-        outcome.best_bound, outcome.mip_gap, marginal, source if marginal is not None else None,
-        violations, timings, versions(),
+        instance,
+        options,
+        outcome.status,
+        plan,
+        objective,
+        terms,
+        outcome.objective,
+        outcome.best_bound,
+        outcome.mip_gap,
+        marginal,
+        source if marginal is not None else None,
+        violations,
+        timings,
+        versions(),
     )
 
 
-def _explain_infeasible(
-    instance: Instance, options: RunOptions, compiled: Any
-) -> InfeasibleError:
+def _explain_infeasible(instance: Instance, options: RunOptions, compiled: Any) -> InfeasibleError:
     """Name the conflict: HiGHS's IIS of the LP relaxation; where the LP relaxation is
     feasible (integrality causes the conflict), the internal fills that an elastic
     re-solve (non-strict) leaves short."""
     conflicts = irreducible_conflict(compiled, options.solver)
     if conflicts is not None:
         return InfeasibleError(conflicts, "IIS of the LP relaxation (HiGHS)")
-    elastic = solve_instance(instance, RunOptions(options.solver, strict=False, marginal_values=False))
+    elastic = solve_instance(
+        instance, RunOptions(options.solver, strict=False, marginal_values=False)
+    )
     short: list[str] = []
     if elastic.plan is not None:
         from allocator.plan import shortfall_racks

@@ -42,22 +42,23 @@ def make_plan(
     ship = ship.loc[ship["racks"] > 0].copy()
     for column in ("customer", "segment", "product", "period"):
         ship[column] = ship["order"].map(orders[column])
-    allocation = ship[ALLOCATION_COLUMNS].sort_values(["order", "ship_period"]).reset_index(drop=True)
+    allocation = (
+        ship[ALLOCATION_COLUMNS].sort_values(["order", "ship_period"]).reset_index(drop=True)
+    )
     surplus = (
         surplus.loc[surplus["racks"] > 0, SURPLUS_COLUMNS]
         .sort_values(["product", "period"])
         .reset_index(drop=True)
     )
-    third_party = instance.customers.loc[
-        instance.customers["segment"] == "third_party", "customer"
-    ]
+    third_party = instance.customers.loc[instance.customers["segment"] == "third_party", "customer"]
     accepted = deal_accepted.reindex(third_party, fill_value=0).astype(float)
     return Plan(allocation, surplus, accepted)
 
 
 def shipped_by_customer(instance: Instance, plan: Plan) -> pd.Series:
     return (
-        plan.allocation.groupby("customer")["racks"].sum()
+        plan.allocation.groupby("customer")["racks"]
+        .sum()
         .reindex(instance.customers["customer"], fill_value=0)
     )
 
@@ -65,7 +66,9 @@ def shipped_by_customer(instance: Instance, plan: Plan) -> pd.Series:
 def committed_racks(instance: Instance) -> pd.Series:
     """min_fill[c] * sum of c's ordered racks, per customer (0 for third parties)."""
     customers = instance.customers.set_index("customer")
-    ordered = instance.orders.groupby("customer")["racks"].sum().reindex(customers.index, fill_value=0)
+    ordered = (
+        instance.orders.groupby("customer")["racks"].sum().reindex(customers.index, fill_value=0)
+    )
     return customers["min_fill"] * ordered
 
 
@@ -79,12 +82,16 @@ def shortfall_racks(instance: Instance, plan: Plan) -> pd.Series:
 def stock_table(instance: Instance, plan: Plan) -> pd.DataFrame:
     """Per product and period: base, surplus and shipped racks and the end-of-period stock
     v[p,t] = v[p,t-1] + base + surplus - shipped, v[p,0] = initial_inventory."""
-    stock = instance.supply[["product", "period", "base_racks"]].rename(columns={"base_racks": "base"})
+    stock = instance.supply[["product", "period", "base_racks"]].rename(
+        columns={"base_racks": "base"}
+    )
     keys = ["product", "period"]
     surplus = plan.surplus.groupby(keys)["racks"].sum().rename("surplus")
     shipped = (
-        plan.allocation.groupby(["product", "ship_period"])["racks"].sum()
-        .rename_axis(keys).rename("shipped")
+        plan.allocation.groupby(["product", "ship_period"])["racks"]
+        .sum()
+        .rename_axis(keys)
+        .rename("shipped")
     )
     stock = stock.join(surplus, on=keys).join(shipped, on=keys).fillna({"surplus": 0, "shipped": 0})
     initial = stock["product"].map(instance.products.set_index("product")["initial_inventory"])
@@ -96,16 +103,22 @@ def stock_table(instance: Instance, plan: Plan) -> pd.DataFrame:
 def customer_table(instance: Instance, plan: Plan) -> pd.DataFrame:
     """Per customer: requested, allocated, fill rate, waiting list, shortfall, deal."""
     customers = instance.customers.set_index("customer")
-    requested = instance.orders.groupby("customer")["racks"].sum().reindex(customers.index, fill_value=0)
+    requested = (
+        instance.orders.groupby("customer")["racks"].sum().reindex(customers.index, fill_value=0)
+    )
     allocated = shipped_by_customer(instance, plan)
-    table = pd.DataFrame({
-        "customer": customers.index,
-        "segment": customers["segment"].to_numpy(),
-        "region": customers["region"].to_numpy(),
-        "requested": requested.to_numpy(),
-        "allocated": allocated.to_numpy(),
-    })
-    table["fill_rate"] = np.where(table["requested"] > 0, table["allocated"] / table["requested"].clip(lower=1e-12), 1.0)
+    table = pd.DataFrame(
+        {
+            "customer": customers.index,
+            "segment": customers["segment"].to_numpy(),
+            "region": customers["region"].to_numpy(),
+            "requested": requested.to_numpy(),
+            "allocated": allocated.to_numpy(),
+        }
+    )
+    table["fill_rate"] = np.where(
+        table["requested"] > 0, table["allocated"] / table["requested"].clip(lower=1e-12), 1.0
+    )
     table["waiting_list_racks"] = table["requested"] - table["allocated"]
     table["min_fill"] = customers["min_fill"].to_numpy()
     table["shortfall_racks"] = shortfall_racks(instance, plan).to_numpy()
@@ -154,7 +167,11 @@ def objective_terms(instance: Instance, plan: Plan) -> dict[str, float]:
 
 
 def check_plan(
-    instance: Instance, plan: Plan, *, strict: bool = False, integral: bool = True,
+    instance: Instance,
+    plan: Plan,
+    *,
+    strict: bool = False,
+    integral: bool = True,
     tolerance: float = 1e-6,
 ) -> list[str]:
     """Every SPEC.md constraint re-checked on the plan's rows; the violations found."""
@@ -169,7 +186,8 @@ def check_plan(
 
     if integral:
         for name, values in (
-            ("racks", allocation["racks"]), ("surplus racks", plan.surplus["racks"]),
+            ("racks", allocation["racks"]),
+            ("surplus racks", plan.surplus["racks"]),
             ("deal accepted", plan.deal_accepted),
         ):
             fractional = (values - values.round()).abs() > tolerance
@@ -177,22 +195,39 @@ def check_plan(
     window_first = allocation["order"].map(orders["first_ship"])
     window_last = allocation["order"].map(orders["last_ship"])
     outside = (allocation["ship_period"] < window_first) | (allocation["ship_period"] > window_last)
-    flag(outside, "ships outside its window W(o)", allocation["order"] + "@" + allocation["ship_period"].astype(str))
+    flag(
+        outside,
+        "ships outside its window W(o)",
+        allocation["order"] + "@" + allocation["ship_period"].astype(str),
+    )
     flag(allocation["racks"] < -tolerance, "negative racks", allocation["order"])
 
     stock = stock_table(instance, plan)
-    flag(stock["stock"] < -tolerance, "stock_balance: negative stock",
-         stock["product"] + "," + stock["period"].astype(str))
+    flag(
+        stock["stock"] < -tolerance,
+        "stock_balance: negative stock",
+        stock["product"] + "," + stock["period"].astype(str),
+    )
 
     surplus = plan.surplus.merge(instance.supply, on=["product", "period"], how="left")
     available_from = surplus["product"].map(products["available_from"])
     flag(surplus["period"] < available_from, "surplus before available_from", surplus["product"])
-    flag(surplus["racks"] > surplus["surplus_max_racks"] * scale + tolerance,
-         "surplus above surplus_max_racks", surplus["product"] + "," + surplus["period"].astype(str))
-    wafers = (surplus["racks"] * surplus["product"].map(products["wafers_per_rack"])).groupby(surplus["period"]).sum()
+    flag(
+        surplus["racks"] > surplus["surplus_max_racks"] * scale + tolerance,
+        "surplus above surplus_max_racks",
+        surplus["product"] + "," + surplus["period"].astype(str),
+    )
+    wafers = (
+        (surplus["racks"] * surplus["product"].map(products["wafers_per_rack"]))
+        .groupby(surplus["period"])
+        .sum()
+    )
     offered = instance.surplus_wafers.reindex(wafers.index)
-    flag(wafers > offered * scale + tolerance, "foundry_surplus: wafers above offer",
-         pd.Series(wafers.index.astype(str)))
+    flag(
+        wafers > offered * scale + tolerance,
+        "foundry_surplus: wafers above offer",
+        pd.Series(wafers.index.astype(str)),
+    )
 
     shipped_order = allocation.groupby("order")["racks"].sum()
     over = shipped_order > orders["racks"].reindex(shipped_order.index) * scale + tolerance
@@ -206,8 +241,8 @@ def check_plan(
     customers = instance.customers.set_index("customer")
     accepted = plan.deal_accepted
     requested = instance.orders.groupby("customer")["racks"].sum()
-    for customer, y in accepted.items():
-        low = customers.loc[customer, "min_contract_racks"] * y
+    for customer, y in zip(accepted.index.astype(str), accepted.to_numpy(), strict=True):
+        low = float(customers.loc[customer, "min_contract_racks"]) * y
         high = float(requested.get(customer, 0)) * y
         if not (low - tolerance * scale <= shipped[customer] <= high * scale + tolerance):
             violations.append(f"third_party_deal: {customer} ships {shipped[customer]} with y={y}")
@@ -220,7 +255,9 @@ def check_plan(
     power = allocation["product"].map(products["power_kw"]) * allocation["racks"]
     region = allocation["order"].map(orders["region"])
     for region_name, period, limit in zip(
-        instance.regions["region"], instance.regions["period"], instance.regions["power_kw"],
+        instance.regions["region"],
+        instance.regions["period"],
+        instance.regions["power_kw"],
         strict=True,
     ):
         used = power[(region == region_name) & (allocation["ship_period"] <= period)].sum()

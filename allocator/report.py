@@ -196,7 +196,11 @@ def print_summary(result: SolveResult, out_dir: Path | None = None, top: int = 5
             table.add_column(column)
         for row in waiting.itertuples():
             table.add_row(
-                row.customer, row.segment, f"{row.requested:,.0f}", f"{row.allocated:,.0f}",
-                f"{row.waiting_list_racks:,.0f}", f"{row.fill_rate:.1%}",
+                str(row.customer),
+                str(row.segment),
+                f"{row.requested:,.0f}",
+                f"{row.allocated:,.0f}",
+                f"{row.waiting_list_racks:,.0f}",
+                f"{row.fill_rate:.1%}",
             )
         console.print(table)

@@ -18,7 +18,9 @@ MARGINAL_COLUMNS = ["resource", "item", "period", "value"]
 INTEGRALITY_TOLERANCE = 1e-5
 
 
-def _values_by_component(compiled: CompiledModel, values: np.ndarray) -> dict[str, dict[Any, float]]:
+def _values_by_component(
+    compiled: CompiledModel, values: np.ndarray
+) -> dict[str, dict[Any, float]]:
     by_component: dict[str, dict[Any, float]] = defaultdict(dict)
     for var, value in zip(compiled.columns, values, strict=True):
         by_component[var.parent_component().local_name][var.index()] = float(value)
@@ -74,7 +76,11 @@ def marginal_values(
     for period in range(1, instance.periods + 1):
         rows.append(("surplus_wafers", "", period, dual(model.foundry_surplus, period)))
     for product, period in zip(instance.supply["product"], instance.supply["period"], strict=True):
-        rows.append(("base_racks", product, int(period), dual(model.stock_balance, (product, int(period)))))
+        rows.append(
+            ("base_racks", product, int(period), dual(model.stock_balance, (product, int(period))))
+        )
     for region, period in zip(instance.regions["region"], instance.regions["period"], strict=True):
-        rows.append(("region_power", region, int(period), dual(model.region_power, (region, int(period)))))
+        rows.append(
+            ("region_power", region, int(period), dual(model.region_power, (region, int(period))))
+        )
     return pd.DataFrame(rows, columns=MARGINAL_COLUMNS)

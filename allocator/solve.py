@@ -56,8 +56,8 @@ class SolverOptions:
     seed: int = DEFAULT_SEED
     log: bool = False
 
-    def highs_options(self) -> dict[str, object]:
-        options: dict[str, object] = {
+    def highs_options(self) -> dict[str, bool | int | float | str]:
+        options: dict[str, bool | int | float | str] = {
             "mip_rel_gap": float(self.mip_gap),
             "threads": int(self.threads),
             "random_seed": int(self.seed),
@@ -200,7 +200,13 @@ def solve_compiled(
     if duals and values is not None and not is_mip and status == Status.OPTIMAL:
         row_duals = np.asarray(highs.getSolution().row_dual, dtype=float)
     return SolveOutcome(
-        status, values, objective, bound, gap, seconds, highs.modelStatusToString(model_status),
+        status,
+        values,
+        objective,
+        bound,
+        gap,
+        seconds,
+        highs.modelStatusToString(model_status),
         row_duals,
     )
 
@@ -240,7 +246,9 @@ def write_model_file(compiled: CompiledModel, path: Path, *, integer: bool = Tru
     for index, name in enumerate(compiled.row_names):
         highs.passRowName(index, _safe_name(f"{name}#{index}"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
+    )
     os.close(handle)
     try:
         status = highs.writeModel(temporary)

@@ -33,15 +33,18 @@ def load_instance(path: Path) -> Instance:
 
 def validate(raw: RawInstance) -> Instance:
     problems = list(raw.problems)
-    settings = check_settings(raw.settings, raw.settings_source, problems)
+    settings = check_settings(raw.settings, raw.settings_source, problems, raw.settings_rows)
     periods = settings.periods if settings else None
     typed: dict[str, pd.DataFrame | None] = {}
     for name, table in raw.tables.items():
         typed[name] = check_table(table, periods, problems)
     check_keys(raw.tables, typed, problems)
     check_references(raw.tables, typed, problems)
-    check_segment_columns(raw.tables["customers"] if "customers" in raw.tables else None,
-                          typed.get("customers"), problems)
+    check_segment_columns(
+        raw.tables.get("customers"),
+        typed.get("customers"),
+        problems,
+    )
     if problems or settings is None:
         raise InstanceError(raw.source, sorted(set(problems), key=_problem_order))
     tables = {name: frame for name, frame in typed.items() if frame is not None}
@@ -57,16 +60,21 @@ def _problem_order(problem: Problem) -> tuple[str, int, str, str]:
 
 
 def check_settings(
-    raw: dict[str, Any] | None, source: str, problems: list[Problem]
+    raw: dict[str, Any] | None,
+    source: str,
+    problems: list[Problem],
+    rows: dict[str, int] | None = None,
 ) -> Settings | None:
-    """Every required key present, of its type and in range; no unknown key."""
+    """Every required key present, of its type and in range; no unknown key. ``rows``
+    gives the line (TOML) or sheet row of each key, for the messages."""
     if raw is None:
         return None
+    rows = rows or {}
     values: dict[str, Any] = {}
     known = {setting.key for setting in SETTINGS}
     for key in sorted(_flatten(raw)):
         if key not in known:
-            problems.append(Problem(source, None, key, "unknown key"))
+            problems.append(Problem(source, rows.get(key), key, "unknown key"))
     flat = _flatten(raw)
     for setting in SETTINGS:
         if setting.key not in flat:
@@ -76,7 +84,7 @@ def check_settings(
             continue
         value, message = _parse_setting(setting, flat[setting.key])
         if message:
-            problems.append(Problem(source, None, setting.key, message))
+            problems.append(Problem(source, rows.get(setting.key), setting.key, message))
         values[setting.key] = value
     if any(problem.file == source for problem in problems):
         return None
@@ -181,7 +189,7 @@ def check_column(
     number = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
     not_number = ~empty & number.isna()
     _report(raw, column.name, not_number, "not a number", problems, text)
-    infinite = np.isinf(number)
+    infinite = number.abs() == np.inf
     _report(raw, column.name, infinite, "not a finite number", problems, text)
     finite = number.notna() & ~infinite
     if column.kind == "int":
@@ -190,7 +198,8 @@ def check_column(
     low = column.minimum
     high = float(periods) if column.period and periods is not None else column.maximum
     out_of_range = finite & (
-        (number < low if low is not None else False) | (number > high if high is not None else False)
+        (number < low if low is not None else False)
+        | (number > high if high is not None else False)
     )
     _report(raw, column.name, out_of_range, f"must be in {_bounds_text(low, high)}", problems, text)
     if column.kind == "int":
@@ -206,7 +215,8 @@ def _report(
     problems: list[Problem],
     text: pd.Series | None = None,
 ) -> None:
-    rows = raw.frame.index[bad.to_numpy()] if raw.frame is not None else []
+    assert raw.frame is not None
+    rows = raw.frame.index[bad.to_numpy()]
     for position, index in enumerate(rows):
         if position == MAX_ROWS_PER_PROBLEM:
             more = len(rows) - MAX_ROWS_PER_PROBLEM
@@ -224,7 +234,9 @@ def _row_number(index: Any) -> int:
 def _empty_table(name: str) -> pd.DataFrame:
     table = TABLES[name]
     dtypes = {
-        column.name: ("int64" if column.kind == "int" else "float64" if column.kind == "number" else "object")
+        column.name: (
+            "int64" if column.kind == "int" else "float64" if column.kind == "number" else "object"
+        )
         for column in table.columns
     }
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
@@ -250,10 +262,14 @@ def check_keys(
         for index in frame.index[duplicated.to_numpy()]:
             values = tuple(frame.loc[index, key])
             shown = ", ".join(str(value) for value in values)
-            problems.append(Problem(
-                raw_tables[name].source, _row_number(index), key[0],
-                f"duplicate {'/'.join(key)} {shown!r} (first at row {first_row[values]})",
-            ))
+            problems.append(
+                Problem(
+                    raw_tables[name].source,
+                    _row_number(index),
+                    key[0],
+                    f"duplicate {'/'.join(key)} {shown!r} (first at row {first_row[values]})",
+                )
+            )
 
 
 def check_references(
@@ -272,11 +288,15 @@ def check_references(
                 continue
             unknown = ~frame[column.name].isin(set(target[target_column]))
             for index in frame.index[unknown.to_numpy()]:
-                problems.append(Problem(
-                    raw_tables[name].source, _row_number(index), column.name,
-                    f"unknown {target_column} {frame.loc[index, column.name]!r} "
-                    f"(not in {raw_tables[target_table].source})",
-                ))
+                problems.append(
+                    Problem(
+                        raw_tables[name].source,
+                        _row_number(index),
+                        column.name,
+                        f"unknown {target_column} {frame.loc[index, column.name]!r} "
+                        f"(not in {raw_tables[target_table].source})",
+                    )
+                )
 
 
 def check_segment_columns(
@@ -293,6 +313,11 @@ def check_segment_columns(
     for column, segment in rules:
         bad = (customers["segment"] == segment) & (customers[column] != 0)
         for index in customers.index[bad.to_numpy()]:
-            problems.append(Problem(
-                raw.source, _row_number(index), column, f"must be 0 for a {segment} customer",
-            ))
+            problems.append(
+                Problem(
+                    raw.source,
+                    _row_number(index),
+                    column,
+                    f"must be 0 for a {segment} customer",
+                )
+            )

@@ -1,0 +1,49 @@
+"""Every shipped instance with a known optimum (an ``expected.toml``) is solved and compared."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from allocator.errors import InfeasibleError
+from allocator.pipeline import RunOptions, solve_instance
+from allocator.solve import SolverOptions
+from allocator.validate import load_instance
+
+INSTANCES = Path(__file__).resolve().parent.parent / "instances"
+EXPECTED = sorted(INSTANCES.rglob("expected.toml"))
+
+
+def test_instances_are_shipped() -> None:
+    assert len(EXPECTED) >= 20
+
+
+@pytest.mark.parametrize(
+    "expected_file", EXPECTED, ids=[str(p.parent.relative_to(INSTANCES)) for p in EXPECTED]
+)
+def test_expected_optimum(expected_file: Path) -> None:
+    expected = tomllib.loads(expected_file.read_text())
+    flags = expected.get("options", {})
+    assert set(flags) <= {"strict", "relax", "mip_gap", "time_limit"}
+    options = RunOptions(
+        SolverOptions(mip_gap=flags.get("mip_gap", 0.0), time_limit=flags.get("time_limit")),
+        strict=flags.get("strict", False),
+        relax=flags.get("relax", False),
+    )
+    instance = load_instance(expected_file.parent)
+    if expected["status"] == "infeasible":
+        with pytest.raises(InfeasibleError) as raised:
+            solve_instance(instance, options)
+        assert raised.value.conflicts, "an infeasible model must name its conflict"
+        return
+    result = solve_instance(instance, options)
+    assert str(result.status) == expected["status"]
+    assert result.violations == []
+    assert result.objective is not None
+    tolerance = expected["tolerance"]
+    assert math.isclose(result.objective, expected["objective"], rel_tol=tolerance, abs_tol=1e-6)
+    assert result.solver_objective is not None
+    assert math.isclose(result.objective, result.solver_objective, rel_tol=1e-9, abs_tol=1e-6)

@@ -145,7 +145,18 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     )
 
 
+_scheduler_threads: list[int] = []
+"""Threads HiGHS's process-wide task scheduler was started with (empty: not started)."""
+
+
 def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) -> highspy.Highs:
+    # HiGHS starts one scheduler per process and refuses a later, different `threads`
+    # ("global scheduler has already been initialized"): reset it when the count changes.
+    if _scheduler_threads and _scheduler_threads[0] != options.threads:
+        highspy.Highs.resetGlobalScheduler(True)
+        _scheduler_threads.clear()
+    if not _scheduler_threads:
+        _scheduler_threads.append(options.threads)
     highs = highspy.Highs()
     for name, value in options.highs_options().items():
         highs.setOptionValue(name, value)

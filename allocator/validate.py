@@ -318,6 +318,6 @@ def check_segment_columns(
                     raw.source,
                     _row_number(index),
                     column,
-                    f"must be 0 for a {segment} customer",
+                    f"must be 0 for {'an' if segment == 'internal' else 'a'} {segment} customer",
                 )
             )

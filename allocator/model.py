@@ -48,7 +48,36 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     add_third_party_share(model, instance)
     add_region_power(model, instance)
     add_objective(model, instance)
+    if not options.strict:
+        set_ship_nothing_start(model, instance)
     return model
+
+
+def set_ship_nothing_start(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """Start values for HiGHS: ship nothing, make no surplus, accept no deal.
+
+    Always feasible outside strict mode (SPEC), so a time-limited MIP always has a
+    plan: v[p,t] = initial_inventory[p] + sum_{t' <= t} base_racks[p,t'] and
+    u[c] = min_fill[c] * sum_{o of c} q(o).
+    """
+    for var in model.ship_racks.values():
+        var.set_value(0)
+    for var in model.surplus_racks.values():
+        var.set_value(0)
+    for var in model.is_deal_accepted.values():
+        var.set_value(0)
+    initial = dict(
+        zip(instance.products["product"], instance.products["initial_inventory"], strict=True)
+    )
+    supply = instance.supply
+    stock = supply.groupby("product", sort=False)["base_racks"].cumsum() + supply["product"].map(
+        initial
+    )
+    for product, period, racks in zip(supply["product"], supply["period"], stock, strict=True):
+        model.stock_racks[product, int(period)].set_value(float(racks))
+    committed = _committed_racks(instance)
+    for customer, var in model.shortfall_racks.items():
+        var.set_value(committed[customer])
 
 
 Row = tuple[float | None, LinearExpression, float | None]

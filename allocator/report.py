@@ -146,6 +146,7 @@ def replace_folder(out_dir: Path, fill: Callable[[Path], None]) -> None:
         raise NotADirectoryError(f"{out_dir} exists and is not a folder")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    _open_up(staging)
     try:
         fill(staging)
         if out_dir.exists():
@@ -158,6 +159,13 @@ def replace_folder(out_dir: Path, fill: Callable[[Path], None]) -> None:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _open_up(folder: Path) -> None:
+    """mkdtemp makes a 0700 folder; give the result the permissions of a plain mkdir."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
 
 
 def print_summary(result: SolveResult, out_dir: Path | None = None, top: int = 5) -> None:

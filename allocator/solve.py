@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import math
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ from pathlib import Path
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.errors import InfeasibleConstraintException
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from allocator.errors import InfeasibleError
 
 DEFAULT_SEED = 20270101
 """HiGHS random seed: fixed so the same instance and options give the same plan."""
@@ -79,6 +83,8 @@ class CompiledModel:
     is_integer: np.ndarray
     objective_offset: float
     compile_seconds: float
+    start: np.ndarray | None = None
+    """A feasible solution to start HiGHS from (the variables' Pyomo values), if complete."""
 
 
 @dataclass
@@ -107,7 +113,15 @@ def highs_version() -> str:
 def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     """Pyomo model -> HighsLp: sparse column-wise A, row bounds, column bounds, integrality."""
     started = time.perf_counter()
-    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    try:
+        info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    except InfeasibleConstraintException as error:
+        # A row with no variables whose bound fails, e.g. a strict internal fill no
+        # order can ship to: infeasible before any solve.
+        match = re.search(r"'(.+)'", str(error))
+        raise InfeasibleError(
+            [match.group(1) if match else str(error)], "a constraint with no variables"
+        ) from error
     columns = list(info.columns)
     n_cols, n_rows = len(columns), len(info.rows)
     lower = np.empty(n_cols)
@@ -118,6 +132,8 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
         lower[index] = -math.inf if low is None else low
         upper[index] = math.inf if high is None else high
         is_integer[index] = var.is_integer()
+    start_values = [var.value for var in columns]
+    start = None if None in start_values else np.asarray(start_values, dtype=float)
     rhs = np.asarray(info.rhs, dtype=float)
     multipliers = np.fromiter((multiplier for _, multiplier in info.rows), int, n_rows)
     row_lower = np.where(multipliers <= 0, rhs, -math.inf)
@@ -141,7 +157,7 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     lp.sense_ = highspy.ObjSense.kMaximize if sense == pyo.maximize else highspy.ObjSense.kMinimize
     row_names = [row.constraint.name for row in info.rows]
     return CompiledModel(
-        lp, columns, row_names, is_integer, lp.offset_, time.perf_counter() - started
+        lp, columns, row_names, is_integer, lp.offset_, time.perf_counter() - started, start
     )
 
 
@@ -169,6 +185,11 @@ def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) 
     else:
         lp.integrality_ = []
     highs.passModel(lp)
+    if integer and compiled.start is not None:
+        start = highspy.HighsSolution()
+        start.col_value = compiled.start
+        start.value_valid = True
+        highs.setSolution(start)
     return highs
 
 
@@ -261,6 +282,9 @@ def write_model_file(compiled: CompiledModel, path: Path, *, integer: bool = Tru
         prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
     )
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it 0600
     try:
         status = highs.writeModel(temporary)
         if status == highspy.HighsStatus.kError:

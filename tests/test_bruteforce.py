@@ -22,7 +22,6 @@ from bruteforce import (
     unshippable_commitments,
     write,
 )
-from pyomo.common.errors import InfeasibleConstraintException
 
 from allocator.errors import InfeasibleError
 from allocator.pipeline import RunOptions, SolveResult, solve_instance
@@ -33,11 +32,6 @@ from allocator.validate import load_instance
 RELAXED_SEEDS = range(200)
 STRICT_SEEDS = range(10_000, 10_050)
 OPTIONS = SolverOptions(mip_gap=0.0)
-KNOWN_BUG = (
-    "strict mode with an internal customer whose committed racks cannot ship (every ship "
-    "window empty): internal_fill[c] has no variables, Pyomo's standard-form compiler raises "
-    "InfeasibleConstraintException before HiGHS runs, instead of allocator's InfeasibleError"
-)
 
 
 def _close(a: float, b: float) -> bool:
@@ -80,10 +74,6 @@ def _check(tiny: Tiny, folder: Path, *, strict: bool) -> None:
             solve_instance(instance, options)
         except InfeasibleError:
             return
-        except InfeasibleConstraintException:
-            if unshippable_commitments(tiny):
-                pytest.xfail(KNOWN_BUG)
-            raise
         pytest.fail("strict mode: no feasible plan, but no InfeasibleError\n" + context)
     optimum, optimal_plan = best
     assert _close(score(tiny, optimal_plan, strict=strict), optimum)
@@ -170,7 +160,7 @@ def test_generator_covers_the_cases() -> None:
     assert len([s for s in strict_infeasible if not unshippable_commitments(random_tiny(s))]) >= 3
 
 
-BUG_EMPTY_WINDOW = Tiny(
+EMPTY_WINDOW_COMMITMENT = Tiny(
     periods=2,
     share=0.0,
     penalty=0.0,
@@ -210,14 +200,14 @@ BUG_EMPTY_WINDOW = Tiny(
     },
     write_regions=False,
 )
-"""The smallest case of the known bug: o1's window is empty (p1 ships from period 2,
-o1 must ship in period 1), so strict mode is infeasible."""
+"""o1's window is empty (p1 ships from period 2, o1 must ship in period 1), so strict
+mode is infeasible before any solve: internal_fill[int1] has no variables."""
 
 
-@pytest.mark.xfail(raises=InfeasibleConstraintException, strict=True, reason=KNOWN_BUG)
 def test_strict_unshippable_commitment_is_infeasible(tmp_path: Path) -> None:
-    assert enumerate_optimum(BUG_EMPTY_WINDOW, strict=True) is None
-    assert unshippable_commitments(BUG_EMPTY_WINDOW) == ["int1"]
-    instance = load_instance(write(BUG_EMPTY_WINDOW, tmp_path))
-    with pytest.raises(InfeasibleError):
+    assert enumerate_optimum(EMPTY_WINDOW_COMMITMENT, strict=True) is None
+    assert unshippable_commitments(EMPTY_WINDOW_COMMITMENT) == ["int1"]
+    instance = load_instance(write(EMPTY_WINDOW_COMMITMENT, tmp_path))
+    with pytest.raises(InfeasibleError) as raised:
         solve_instance(instance, RunOptions(OPTIONS, strict=True, marginal_values=False))
+    assert raised.value.conflicts == ("internal_fill[int1]",)

@@ -11,6 +11,7 @@ the builder never goes through Pyomo's generic operator overloading.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,12 +41,14 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     add_stock_racks(model, instance)
     add_is_deal_accepted(model, instance, options)
     add_shortfall_racks(model, instance, options)
+    add_region_power_kw(model, instance)
     add_stock_balance(model, instance)
     add_foundry_surplus(model, instance)
     add_order_quantity(model, instance)
     add_internal_fill(model, instance)
     add_third_party_deal(model, instance)
     add_third_party_share(model, instance)
+    add_region_power_balance(model, instance)
     add_region_power(model, instance)
     add_objective(model, instance)
     if not options.strict:
@@ -65,6 +68,8 @@ def set_ship_nothing_start(model: pyo.ConcreteModel, instance: Instance) -> None
     for var in model.surplus_racks.values():
         var.set_value(0)
     for var in model.is_deal_accepted.values():
+        var.set_value(0)
+    for var in model.region_power_kw.values():
         var.set_value(0)
     initial = dict(
         zip(instance.products["product"], instance.products["initial_inventory"], strict=True)
@@ -327,28 +332,85 @@ def add_third_party_share(model: pyo.ConcreteModel, instance: Instance) -> None:
     model.third_party_share = pyo.Constraint(list(rows), rule=lambda _, k: rows[k])
 
 
-def add_region_power(model: pyo.ConcreteModel, instance: Instance) -> None:
-    """(7) sum_{o: region(c(o)) = g} sum_{t' <= t} power_kw[p(o)] * x[o,t'] <= power_kw[g,t]
-
-    Enforced over the (g, t) rows of regions.csv that have at least one ship variable
-    delivered to g by t (a row with none is trivially met).
-    """
-    orders = instance.orders
-    region_of = dict(zip(orders["order"], orders["region"], strict=True))
-    power = dict(zip(instance.products["product"], instance.products["power_kw"], strict=True))
-    product_of = dict(zip(orders["order"], orders["product"], strict=True))
-    by_region: dict[str, list[tuple[int, float, pyo.Var]]] = defaultdict(list)
-    for (order, period), var in model.ship_racks.items():
-        by_region[region_of[order]].append((period, float(power[product_of[order]]), var))
-    rows: dict[Any, Row] = {}
-    regions = instance.regions
+def _region_power_rows(instance: Instance) -> dict[str, list[tuple[int, float]]]:
+    """Per region, its regions.csv (period, power_kw) rows in period order."""
+    rows: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    regions = instance.regions.sort_values(["region", "period"], kind="stable")
     for region, period, limit in zip(
         regions["region"], regions["period"], regions["power_kw"], strict=True
     ):
-        terms = [(kw, var) for t, kw, var in by_region.get(region, []) if t <= period]
-        if terms:
-            coefs, variables = zip(*terms, strict=True)
-            rows[region, int(period)] = (None, _linear(coefs, variables), float(limit))
+        rows[region].append((int(period), float(limit)))
+    return rows
+
+
+def add_region_power_kw(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """w[g,t] >= 0: kW of racks delivered to region g in periods 1..t.
+
+    Only for the (g, t) rows of regions.csv, and only for regions some ship variable
+    delivers to (elsewhere the limit is trivially met).
+    """
+    delivered = set(instance.orders["region"])
+    keys = [
+        (region, period)
+        for region, rows in _region_power_rows(instance).items()
+        if region in delivered
+        for period, _limit in rows
+    ]
+    model.region_power_kw = pyo.Var(keys, domain=pyo.NonNegativeReals, dense=True)
+
+
+def add_region_power_balance(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(7a) w[g,t_k] - w[g,t_(k-1)] - sum_{o: region(c(o))=g} sum_{t_(k-1) < t' <= t_k}
+    power_kw[p(o)] * x[o,t'] = 0
+
+    Enforced over the keys of w; t_1 < t_2 < ... are the periods of g's rows and
+    w[g,t_0] = 0 with t_0 = 0. Accumulating power period by period puts each x in one
+    such row, where SPEC's cumulative sum (7) would put it in every later (g, t) row.
+    """
+    orders = instance.orders
+    region_of = dict(zip(orders["order"], orders["region"], strict=True))
+    product_of = dict(zip(orders["order"], orders["product"], strict=True))
+    power = dict(zip(instance.products["product"], instance.products["power_kw"], strict=True))
+    periods_of: dict[str, list[int]] = defaultdict(list)
+    for region, period in model.region_power_kw:
+        periods_of[region].append(period)
+    terms: dict[tuple[str, int], tuple[list[float], list[pyo.Var]]] = defaultdict(lambda: ([], []))
+    for (order, period), var in model.ship_racks.items():
+        periods = periods_of.get(region_of[order])
+        if not periods or period > periods[-1]:
+            continue
+        row_period = periods[bisect.bisect_left(periods, period)]
+        coefs, variables = terms[region_of[order], row_period]
+        coefs.append(-float(power[product_of[order]]))
+        variables.append(var)
+    rows: dict[Any, Row] = {}
+    for region, periods in periods_of.items():
+        for k, period in enumerate(periods):
+            coefs, variables = terms[region, period]
+            coefs, variables = [1.0, *coefs], [model.region_power_kw[region, period], *variables]
+            if k > 0:
+                coefs.append(-1.0)
+                variables.append(model.region_power_kw[region, periods[k - 1]])
+            rows[region, period] = (0.0, _linear(coefs, variables), 0.0)
+    model.region_power_balance = pyo.Constraint(list(rows), rule=lambda _, g, t: rows[g, t])
+
+
+def add_region_power(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """(7) w[g,t] <= power_kw[g,t]
+
+    With (7a) this is SPEC's sum_{o: region(c(o)) = g} sum_{t' <= t} power_kw[p(o)] *
+    x[o,t'] <= power_kw[g,t]; its dual is the value of one more kW in g by t. Enforced
+    over the keys of w.
+    """
+    limits = {
+        (region, period): limit
+        for region, rows in _region_power_rows(instance).items()
+        for period, limit in rows
+    }
+    rows: dict[Any, Row] = {
+        key: (None, _linear([1.0], [var]), limits[key])
+        for key, var in model.region_power_kw.items()
+    }
     model.region_power = pyo.Constraint(list(rows), rule=lambda _, g, t: rows[g, t])
 
 

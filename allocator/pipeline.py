@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyomo.environ as pyo
 
 from allocator import __version__
 from allocator.errors import InfeasibleError
@@ -71,15 +73,26 @@ def versions() -> dict[str, str]:
     return {"allocator": __version__, "pyomo": str(pyomo.version.version), "highs": highs_version()}
 
 
-def solve_instance(instance: Instance, options: RunOptions) -> SolveResult:
+ModelExtension = Callable[[pyo.ConcreteModel], None]
+"""Adds components to a built model before the solve (stability terms, a MIP start
+set as variable values); it must keep every SPEC constraint."""
+
+
+def solve_instance(
+    instance: Instance, options: RunOptions, extend: ModelExtension | None = None
+) -> SolveResult:
     """Build, solve and read back one instance.
 
     Raises `InfeasibleError` (naming the conflicting rows) when the model has no plan,
-    which only strict mode can cause.
+    which only strict mode can cause. ``extend`` may add components to the model first;
+    ``solver_objective`` then includes them, while ``objective`` stays SPEC's objective
+    recomputed from the plan.
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
     model = build_model(instance, options.model_options())
+    if extend is not None:
+        extend(model)
     timings["build"] = time.perf_counter() - started
     compiled = compile_model(model)
     timings["hand_off"] = compiled.compile_seconds

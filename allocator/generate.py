@@ -1,0 +1,530 @@
+"""Synthetic instance generator: writes a complete, valid instance folder.
+
+Everything here is SYNTHETIC. The magnitudes are modelled on public orders of
+magnitude for an AI-accelerator rack business of roughly $50B a year (racks of $3-6M,
+a few hundred racks a month per large cloud region); no figure is real data.
+
+What one call makes (``generate_instance(out_dir, regions=R, buyers=B, periods=T,
+seed=S)``):
+
+* two products: ``trainium`` (ships from period 1, 2 wafers and 120 kW per rack) and
+  ``trainium4`` (ships from ``next_gen_from``, by default 13 when ``T >= 13``, else
+  ``T // 2 + 1``; 3 wafers and 180 kW per rack);
+* ``R`` internal customers named like cloud regions (``aws-us-east-1``, ...), each
+  with a committed min fill in [0.5, 0.8] and a cumulative power limit per period
+  (``regions.csv``) that falls short of the committed fill in a few regions (a
+  quarter of them, at most four);
+* ``B`` third-party buyers (``dc-buyer-001``, ...) in shared colocation regions, each
+  with a one-time onboarding cost ($1-20M) and a minimum contract size;
+* orders: an internal customer orders in 75% of the eligible periods of each product,
+  a buyer in 40%; ``trainium4`` orders start 3 periods before the product ships, so
+  some ship windows are empty; max delay 0-3 periods at a few % of price per period;
+* base supply is set so that demand is about 1.6-2.3 times base supply (sold out);
+  the foundry offers surplus wafers in about half the periods, at a premium that is
+  sometimes worth paying;
+* four services (storage, security, networking, monitoring) with lifetime margins of
+  $0.2-1.5M per rack; internal regions attach 85-100% of them, buyers 10-60%.
+
+Size. The MIP has one integer ``x[o, t]`` per order and period of its ship window,
+``s`` and ``v`` per product and period, one ``y`` or ``u`` per customer, so::
+
+    variables ~= orders * mean_window + 4 * T + R + B
+    orders    ~= (0.75 * R + 0.40 * B) * (2 * T - a4 + 4)      (a4 = trainium4 start)
+    mean_window ~= 2.2-2.3 (max delay 0-3, cut at the horizon and before a4)
+
+``estimate_variables(R, B, T)`` computes this exactly in expectation (within a few %).
+Sizes used in practice (default ``next_gen_from``; measured variables, generation
+time on one core):
+
+====================================  ==========  ==========
+regions, buyers, periods              variables   generation
+====================================  ==========  ==========
+7, 14, 24                             ~1,000      < 0.1 s
+12, 30, 24 (``base-2027``)            ~1,900      < 0.1 s
+40, 160, 48                           ~19,000     < 0.1 s
+150, 1300, 72                         ~200,000    ~0.3 s
+450, 7000, 72                         ~1,000,000  ~2 s
+====================================  ==========  ==========
+
+Large instances are easiest to solve when grown mainly through buyers: every region
+adds ``periods`` cumulative power rows whose length grows with the period.
+
+The same arguments always give byte-identical files: all randomness comes from
+``numpy.random.default_rng(seed)`` drawn in a fixed order, and every number is written
+with a fixed format (integers as integers, money with 2 decimals).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+THIRD_PARTY_MAX_SHARE = 0.35
+INTERNAL_SHORTFALL_PENALTY = 2.0e7
+
+# Order pattern: share of eligible request periods in which a customer orders.
+INTERNAL_ORDER_FRACTION = 0.75
+THIRD_PARTY_ORDER_FRACTION = 0.40
+# Next-generation orders may be requested this many periods before it ships.
+NEXT_GEN_EARLY_PERIODS = 3
+# max_delay in 0..3 with these probabilities.
+MAX_DELAY_PROBS: tuple[float, ...] = (0.25, 0.30, 0.25, 0.20)
+
+# Mean racks of one order of a customer of weight 1, before trend factors.
+INTERNAL_RACKS_PER_ORDER = 60.0
+THIRD_PARTY_RACKS_PER_ORDER = 48.0
+
+
+@dataclass(frozen=True)
+class _Product:
+    name: str
+    wafers_per_rack: float
+    power_kw: float
+    holding_cost_range: tuple[float, float]
+    internal_price_range: tuple[float, float]
+    third_party_price_range: tuple[float, float]
+    surplus_cost_range: tuple[float, float]
+    service_margin: tuple[float, ...]  # per service, in SERVICES order
+
+
+SERVICES: tuple[str, ...] = ("storage", "security", "networking", "monitoring")
+
+_PRODUCTS: tuple[_Product, ...] = (
+    _Product(
+        name="trainium",
+        wafers_per_rack=2.0,
+        power_kw=120.0,
+        holding_cost_range=(15_000.0, 30_000.0),
+        internal_price_range=(3.0e6, 4.6e6),
+        third_party_price_range=(4.6e6, 6.2e6),
+        surplus_cost_range=(4.0e6, 6.2e6),
+        service_margin=(0.55e6, 0.30e6, 0.85e6, 0.20e6),
+    ),
+    _Product(
+        name="trainium4",
+        wafers_per_rack=3.0,
+        power_kw=180.0,
+        holding_cost_range=(30_000.0, 50_000.0),
+        internal_price_range=(4.0e6, 5.8e6),
+        third_party_price_range=(5.4e6, 7.0e6),
+        surplus_cost_range=(5.2e6, 7.8e6),
+        service_margin=(0.80e6, 0.40e6, 1.30e6, 0.30e6),
+    ),
+)
+
+# Region names in the order they are handed out (largest first); more names are made
+# by raising the number (aws-us-east-11, aws-us-east-21, ...).
+_AWS_REGIONS: tuple[str, ...] = (
+    "us-east-1", "us-west-2", "eu-west-1", "us-east-2", "eu-central-1",
+    "ap-northeast-1", "ap-southeast-2", "ap-south-1", "eu-north-1", "ca-central-1",
+    "sa-east-1", "ap-southeast-1", "eu-west-2", "ap-northeast-2", "us-west-1",
+    "eu-west-3", "eu-south-1", "ap-east-1", "me-south-1", "af-south-1",
+    "ap-northeast-3", "ap-southeast-3", "me-central-1", "eu-central-2", "eu-south-2",
+    "ap-south-2", "ap-southeast-4", "il-central-1", "ca-west-1", "mx-central-1",
+)  # fmt: skip
+
+_COLO_REGIONS: tuple[str, ...] = (
+    "colo-ashburn", "colo-dallas", "colo-phoenix", "colo-silicon-valley",
+    "colo-chicago", "colo-frankfurt", "colo-amsterdam", "colo-singapore",
+    "colo-tokyo", "colo-sydney",
+)  # fmt: skip
+
+
+def next_gen_start(periods: int, next_gen_from: int | None = None) -> int:
+    """First period ``trainium4`` can ship: ``next_gen_from`` or the default."""
+    if next_gen_from is not None:
+        return next_gen_from
+    return 13 if periods >= 13 else max(1, periods // 2 + 1)
+
+
+def region_names(count: int) -> list[str]:
+    """``count`` distinct internal customer names like ``aws-us-east-1``."""
+    names: list[str] = []
+    for i in range(count):
+        area, _, number = _AWS_REGIONS[i % len(_AWS_REGIONS)].rpartition("-")
+        bump = 10 * (i // len(_AWS_REGIONS))
+        names.append(f"aws-{area}-{int(number) + bump}")
+    return names
+
+
+def _order_counts(periods: int, next_gen_from: int) -> list[tuple[int, int, int]]:
+    """Per product: (first eligible request period, internal orders, buyer orders)."""
+    counts: list[tuple[int, int, int]] = []
+    for index in range(len(_PRODUCTS)):
+        first = 1 if index == 0 else max(1, next_gen_from - NEXT_GEN_EARLY_PERIODS)
+        eligible = periods - first + 1
+        internal = max(1, round(INTERNAL_ORDER_FRACTION * eligible))
+        third_party = max(1, round(THIRD_PARTY_ORDER_FRACTION * eligible))
+        counts.append((first, internal, third_party))
+    return counts
+
+
+def _available_from(index: int, next_gen_from: int) -> int:
+    return 1 if index == 0 else next_gen_from
+
+
+def _mean_window(first: int, available_from: int, periods: int) -> float:
+    """Expected ship-window length of an order requested uniformly in first..periods."""
+    total = 0.0
+    for requested in range(first, periods + 1):
+        for delay, prob in enumerate(MAX_DELAY_PROBS):
+            length = min(requested + delay, periods) - max(requested, available_from) + 1
+            total += prob * max(0, length)
+    return total / (periods - first + 1)
+
+
+def estimate_variables(
+    regions: int, buyers: int, periods: int, next_gen_from: int | None = None
+) -> int:
+    """Expected number of MIP variables of ``generate_instance`` with these sizes.
+
+    Counts ``x`` over all ship windows, ``s`` and ``v`` per product and period, and one
+    ``y`` or ``u`` per customer. Order counts are exact; only window lengths are random.
+    """
+    start = next_gen_start(periods, next_gen_from)
+    total = 2.0 * len(_PRODUCTS) * periods + regions + buyers
+    for index, (first, internal, third_party) in enumerate(_order_counts(periods, start)):
+        window = _mean_window(first, _available_from(index, start), periods)
+        total += (internal * regions + third_party * buyers) * window
+    return round(total)
+
+
+def _demand_trend(index: int, periods: int, next_gen_from: int) -> FloatArray:
+    """Relative demand per request period (1-based, index 0 unused) of product ``index``."""
+    t = np.arange(periods + 1, dtype=np.float64)
+    growth = 1.0 + 0.015 * (t - 1.0)
+    if index == 0:
+        # Current generation: steady, then fading towards a floor once the next ships.
+        after = np.clip(t - next_gen_from + 1.0, 0.0, None)
+        fade = np.where(t >= next_gen_from, np.maximum(0.35, 0.85 * 0.93**after), 1.0)
+        return growth * fade
+    # Next generation: early interest, then a ramp up after it ships.
+    ramp = np.clip(0.45 + 0.12 * (t - next_gen_from), 0.45, 1.4)
+    return growth * ramp
+
+
+def _round_money(values: FloatArray, step: float) -> FloatArray:
+    rounded: FloatArray = np.round(values / step) * step
+    return rounded
+
+
+def _fmt(values: npt.ArrayLike, fmt: str) -> list[str]:
+    return [fmt % v for v in np.asarray(values).tolist()]
+
+
+def _ints(values: npt.ArrayLike) -> list[str]:
+    return [str(int(v)) for v in np.asarray(values).tolist()]
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _write_csv(path: Path, columns: dict[str, list[str]]) -> None:
+    frame = pd.DataFrame(columns)
+    _write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _toml_string(value: str) -> str:
+    out = ['"']
+    for char in value:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _check_arguments(regions: int, buyers: int, periods: int, start: str, gen: int) -> None:
+    if regions < 0 or buyers < 0 or regions + buyers < 1:
+        raise ValueError("need regions >= 0, buyers >= 0 and at least one customer")
+    if periods < 1:
+        raise ValueError(f"periods must be >= 1, got {periods}")
+    if not 1 <= gen <= periods:
+        raise ValueError(f"next_gen_from must be in 1..{periods}, got {gen}")
+    if not re.fullmatch(r"\d{4}-\d{2}", start):
+        raise ValueError(f"start must look like YYYY-MM, got {start!r}")
+
+
+def generate_instance(
+    out_dir: Path,
+    *,
+    regions: int,
+    buyers: int,
+    periods: int,
+    seed: int,
+    name: str | None = None,
+    start: str = "2027-01",
+    next_gen_from: int | None = None,
+) -> Path:
+    """Write a synthetic instance into ``out_dir`` and return ``out_dir``.
+
+    ``regions`` internal cloud regions, ``buyers`` third-party buyers, ``periods``
+    monthly periods labelled from ``start``; ``trainium4`` ships from ``next_gen_from``
+    (default: see ``next_gen_start``). The folder may exist; the instance files in it
+    are overwritten, other files are left alone. Same arguments, same bytes.
+    """
+    gen = next_gen_start(periods, next_gen_from)
+    _check_arguments(regions, buyers, periods, start, gen)
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        name = f"synthetic-r{regions}-b{buyers}-t{periods}-s{seed}"
+
+    n_products = len(_PRODUCTS)
+    n_customers = regions + buyers
+    is_internal = np.arange(n_customers) < regions
+
+    # ---- customers -----------------------------------------------------------------
+    internal_names = region_names(regions)
+    width = max(3, len(str(buyers)))
+    buyer_names = [f"dc-buyer-{i + 1:0{width}d}" for i in range(buyers)]
+    customer_names = internal_names + buyer_names
+
+    # Size weights: a few large regions/buyers and a long tail.
+    rank = np.concatenate([np.arange(regions), np.arange(buyers)]).astype(np.float64)
+    weight = (rank + 1.0) ** -0.35 * rng.lognormal(0.0, 0.30, n_customers)
+    # Mean weight 1 within each segment, so the per-order sizes above are the means.
+    for segment in (is_internal, ~is_internal):
+        if segment.any():
+            weight[segment] /= weight[segment].mean()
+    # Price level of a customer within its product's range, in [0, 1].
+    price_level = rng.beta(2.0, 2.0, n_customers)
+    min_fill = np.where(is_internal, np.round(rng.uniform(0.5, 0.8, n_customers), 2), 0.0)
+    onboarding = np.where(
+        is_internal,
+        0.0,
+        _round_money(np.clip(rng.lognormal(np.log(5.0e6), 0.8, n_customers), 1.0e6, 2.0e7), 1.0e4),
+    )
+    colo = rng.integers(0, len(_COLO_REGIONS), n_customers)
+    customer_region = [
+        customer_names[i] if i < regions else _COLO_REGIONS[int(colo[i])]
+        for i in range(n_customers)
+    ]
+
+    # ---- orders ----------------------------------------------------------------------
+    counts = _order_counts(periods, gen)
+    delay_values = np.arange(len(MAX_DELAY_PROBS))
+    order_customer: list[IntArray] = []
+    order_product: list[IntArray] = []
+    order_period: list[IntArray] = []
+    for index, (first, n_internal, n_third_party) in enumerate(counts):
+        eligible = periods - first + 1
+        for lo, hi, n_orders in ((0, regions, n_internal), (regions, n_customers, n_third_party)):
+            if hi <= lo:
+                continue
+            # Each customer orders in n_orders distinct eligible periods, chosen at random.
+            keys = rng.random((hi - lo, eligible))
+            chosen = np.sort(np.argsort(keys, axis=1, kind="stable")[:, :n_orders], axis=1)
+            order_customer.append(np.repeat(np.arange(lo, hi, dtype=np.int64), n_orders))
+            order_product.append(np.full((hi - lo) * n_orders, index, dtype=np.int64))
+            order_period.append((chosen + first).astype(np.int64).ravel())
+    cust = np.concatenate(order_customer)
+    prod = np.concatenate(order_product)
+    per = np.concatenate(order_period)
+    sort = np.lexsort((per, prod, cust))
+    cust, prod, per = cust[sort], prod[sort], per[sort]
+    n_orders_total = cust.size
+    internal_order = is_internal[cust]
+
+    trends = np.stack([_demand_trend(i, periods, gen) for i in range(n_products)])
+    mean_racks = np.where(internal_order, INTERNAL_RACKS_PER_ORDER, THIRD_PARTY_RACKS_PER_ORDER)
+    racks_float = mean_racks * weight[cust] * trends[prod, per]
+    racks = np.maximum(1, np.round(racks_float * rng.lognormal(-0.06, 0.35, n_orders_total)))
+
+    lo_int = np.array([p.internal_price_range[0] for p in _PRODUCTS])
+    hi_int = np.array([p.internal_price_range[1] for p in _PRODUCTS])
+    lo_tp = np.array([p.third_party_price_range[0] for p in _PRODUCTS])
+    hi_tp = np.array([p.third_party_price_range[1] for p in _PRODUCTS])
+    price_lo = np.where(internal_order, lo_int[prod], lo_tp[prod])
+    price_hi = np.where(internal_order, hi_int[prod], hi_tp[prod])
+    level = np.clip(price_level[cust] + rng.normal(0.0, 0.12, n_orders_total), 0.0, 1.0)
+    price = _round_money(price_lo + level * (price_hi - price_lo), 1.0e3)
+    max_delay = rng.choice(delay_values, size=n_orders_total, p=np.array(MAX_DELAY_PROBS))
+    delay_penalty = _round_money(price * rng.uniform(0.01, 0.05, n_orders_total), 1.0e2)
+
+    # ---- supply ----------------------------------------------------------------------
+    # Expected demand per product and request period, from the order pattern.
+    order_share = np.zeros((n_products, n_customers))
+    for index, (first, n_internal, n_third_party) in enumerate(counts):
+        eligible = periods - first + 1
+        order_share[index] = np.where(is_internal, n_internal, n_third_party) / eligible
+    cust_mean = np.where(is_internal, INTERNAL_RACKS_PER_ORDER, THIRD_PARTY_RACKS_PER_ORDER)
+    expected = (order_share * cust_mean * weight).sum(axis=1)[:, None] * trends[:, 1:]
+    available = np.array([_available_from(i, gen) for i in range(n_products)])
+    period_idx = np.arange(1, periods + 1)
+    shippable = period_idx[None, :] >= available[:, None]
+    demand_to_supply = rng.uniform(1.6, 2.3, (n_products, periods))
+    base_racks = np.where(shippable, np.round(expected / demand_to_supply), 0).astype(np.int64)
+    surplus_max = np.where(
+        shippable, np.round(base_racks * rng.uniform(0.10, 0.25, (n_products, periods))), 0
+    ).astype(np.int64)
+    lo_sc = np.array([p.surplus_cost_range[0] for p in _PRODUCTS])[:, None]
+    hi_sc = np.array([p.surplus_cost_range[1] for p in _PRODUCTS])[:, None]
+    surplus_cost = _round_money(rng.uniform(lo_sc, hi_sc, (n_products, periods)), 1.0e3)
+    surplus_cost = np.where(shippable, surplus_cost, 0.0)
+    wafers = np.array([p.wafers_per_rack for p in _PRODUCTS])
+    offered = rng.random(periods) < 0.5
+    wafer_share = rng.uniform(0.05, 0.20, periods)
+    surplus_wafers = np.where(
+        offered, np.round(wafer_share * (wafers[:, None] * base_racks).sum(axis=0)), 0
+    ).astype(np.int64)
+    holding_cost = np.array(
+        [_round_money(np.array(rng.uniform(*p.holding_cost_range)), 1.0e2) for p in _PRODUCTS]
+    )
+    initial_inventory = np.zeros(n_products, dtype=np.int64)
+    initial_inventory[0] = np.round(0.03 * base_racks[0, 0])
+
+    # ---- services --------------------------------------------------------------------
+    margin_jitter = rng.uniform(0.85, 1.15, (len(SERVICES), n_products))
+    margins = _round_money(np.array([p.service_margin for p in _PRODUCTS]).T * margin_jitter, 1.0e3)
+    attach = np.where(
+        is_internal[:, None],
+        rng.uniform(0.85, 1.0, (n_customers, len(SERVICES))),
+        rng.uniform(0.10, 0.60, (n_customers, len(SERVICES))),
+    )
+    attach = np.round(attach, 2)
+
+    # ---- third-party contract sizes --------------------------------------------------
+    total_racks = np.bincount(cust, weights=racks, minlength=n_customers)
+    min_contract = np.where(
+        is_internal,
+        0,
+        np.clip(np.round(total_racks * rng.uniform(0.02, 0.12, n_customers)), 3, 80),
+    )
+    min_contract = np.minimum(min_contract, total_racks).astype(np.int64)
+
+    # ---- region power ----------------------------------------------------------------
+    power = np.array([p.power_kw for p in _PRODUCTS])
+    region_power = np.zeros((regions, periods))
+    if regions:
+        power_per_period = np.zeros((regions, periods))
+        mask = internal_order
+        np.add.at(
+            power_per_period,
+            (cust[mask], per[mask] - 1),
+            racks[mask] * power[prod[mask]],
+        )
+        cumulative = np.cumsum(power_per_period, axis=1)
+        # A few regions (a quarter, at most four) are short of power.
+        tight = np.zeros(regions, dtype=bool)
+        tight[rng.permutation(regions)[: min(4, max(1, round(0.25 * regions)))]] = True
+        factor = np.where(
+            tight,
+            min_fill[:regions] * rng.uniform(0.70, 0.95, regions),
+            rng.uniform(1.1, 1.5, regions),
+        )
+        # Capacity comes in blocks every 3-6 periods, each built for demand until the next.
+        for g in range(regions):
+            step = int(rng.integers(3, 7))
+            for block_start in range(0, periods, step):
+                cover_until = min(block_start + step, periods) - 1
+                region_power[g, block_start : block_start + step] = cumulative[g, cover_until]
+            region_power[g] *= factor[g]
+        region_power = np.round(region_power, 0)
+
+    # ---- write -----------------------------------------------------------------------
+    product_names = [p.name for p in _PRODUCTS]
+    order_width = max(6, len(str(n_orders_total)))
+    _write_text(
+        out_dir / "instance.toml",
+        f"name = {_toml_string(name)}\n"
+        f"periods = {periods}\n"
+        f"start = {_toml_string(start)}\n"
+        'currency = "USD"\n'
+        "\n[policy]\n"
+        f"third_party_max_share = {THIRD_PARTY_MAX_SHARE}\n"
+        f"internal_shortfall_penalty = {INTERNAL_SHORTFALL_PENALTY!r}\n",
+    )
+    _write_csv(
+        out_dir / "products.csv",
+        {
+            "product": product_names,
+            "available_from": _ints(available),
+            "wafers_per_rack": _fmt(wafers, "%.2f"),
+            "power_kw": _fmt(power, "%.1f"),
+            "holding_cost": _fmt(holding_cost, "%.2f"),
+            "initial_inventory": _ints(initial_inventory),
+        },
+    )
+    _write_csv(
+        out_dir / "supply.csv",
+        {
+            "product": [n for n in product_names for _ in range(periods)],
+            "period": _ints(np.tile(period_idx, n_products)),
+            "base_racks": _ints(base_racks.ravel()),
+            "surplus_max_racks": _ints(surplus_max.ravel()),
+            "surplus_cost": _fmt(surplus_cost.ravel(), "%.2f"),
+        },
+    )
+    _write_csv(
+        out_dir / "foundry.csv",
+        {"period": _ints(period_idx), "surplus_wafers": _ints(surplus_wafers)},
+    )
+    _write_csv(
+        out_dir / "customers.csv",
+        {
+            "customer": customer_names,
+            "segment": ["internal" if i < regions else "third_party" for i in range(n_customers)],
+            "region": customer_region,
+            "min_fill": _fmt(min_fill, "%.2f"),
+            "onboarding_cost": _fmt(onboarding, "%.2f"),
+            "min_contract_racks": _ints(min_contract),
+        },
+    )
+    names = np.array(customer_names, dtype=object)
+    _write_csv(
+        out_dir / "orders.csv",
+        {
+            "order": [f"o{i + 1:0{order_width}d}" for i in range(n_orders_total)],
+            "customer": names[cust].tolist(),
+            "product": np.array(product_names, dtype=object)[prod].tolist(),
+            "period": _ints(per),
+            "racks": _ints(racks),
+            "price_per_rack": _fmt(price, "%.2f"),
+            "max_delay": _ints(max_delay),
+            "delay_penalty": _fmt(delay_penalty, "%.2f"),
+        },
+    )
+    _write_csv(
+        out_dir / "services.csv",
+        {
+            "service": [s for s in SERVICES for _ in range(n_products)],
+            "product": product_names * len(SERVICES),
+            "margin_per_rack": _fmt(margins.ravel(), "%.2f"),
+        },
+    )
+    _write_csv(
+        out_dir / "attach.csv",
+        {
+            "customer": [c for c in customer_names for _ in SERVICES],
+            "service": list(SERVICES) * n_customers,
+            "attach_rate": _fmt(attach.ravel(), "%.2f"),
+        },
+    )
+    _write_csv(
+        out_dir / "regions.csv",
+        {
+            "region": [r for r in internal_names for _ in range(periods)],
+            "period": _ints(np.tile(period_idx, regions)),
+            "power_kw": _fmt(region_power.ravel(), "%.1f"),
+        },
+    )
+    return out_dir

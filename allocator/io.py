@@ -61,9 +61,7 @@ def _read_folder(folder: Path) -> RawInstance:
     return RawInstance(str(folder), settings, SETTINGS_FILE, tables, problems, rows)
 
 
-def _read_toml(
-    path: Path, problems: list[Problem], rows: dict[str, int]
-) -> dict[str, Any] | None:
+def _read_toml(path: Path, problems: list[Problem], rows: dict[str, int]) -> dict[str, Any] | None:
     if not path.is_file():
         problems.append(Problem(SETTINGS_FILE, None, None, "file is missing"))
         return None

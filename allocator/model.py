@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from allocator.instance import Instance
+from allocator.plan import Plan, empty_plan, shortfall_racks, stock_table
 
 
 @dataclass(frozen=True)
@@ -52,37 +54,66 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     add_region_power(model, instance)
     add_objective(model, instance)
     if not options.strict:
-        set_ship_nothing_start(model, instance)
+        set_plan_start(model, instance, empty_plan(instance))
     return model
 
 
-def set_ship_nothing_start(model: pyo.ConcreteModel, instance: Instance) -> None:
-    """Start values for HiGHS: ship nothing, make no surplus, accept no deal.
+def set_plan_start(model: pyo.ConcreteModel, instance: Instance, plan: Plan) -> None:
+    """Set every variable to its value in ``plan``, a start for HiGHS.
 
-    Always feasible outside strict mode (SPEC), so a time-limited MIP always has a
-    plan: v[p,t] = initial_inventory[p] + sum_{t' <= t} base_racks[p,t'] and
-    u[c] = min_fill[c] * sum_{o of c} q(o).
+    x, s and y come from the plan; v, u and w follow from them: v by the stock balance,
+    u[c] = max(0, F(c) - shipped(c)), w[g,t] = kW delivered to g by t. With the empty
+    plan (ship nothing) this is always feasible outside strict mode, so a time-limited
+    MIP always has a plan to write.
     """
-    for var in model.ship_racks.values():
-        var.set_value(0)
-    for var in model.surplus_racks.values():
-        var.set_value(0)
-    for var in model.is_deal_accepted.values():
-        var.set_value(0)
-    for var in model.region_power_kw.values():
-        var.set_value(0)
-    initial = dict(
-        zip(instance.products["product"], instance.products["initial_inventory"], strict=True)
-    )
-    supply = instance.supply
-    stock = supply.groupby("product", sort=False)["base_racks"].cumsum() + supply["product"].map(
-        initial
-    )
-    for product, period, racks in zip(supply["product"], supply["period"], stock, strict=True):
-        model.stock_racks[product, int(period)].set_value(float(racks))
-    committed = _committed_racks(instance)
+    shipped = {
+        (order, int(period)): float(racks)
+        for order, period, racks in zip(
+            plan.allocation["order"],
+            plan.allocation["ship_period"],
+            plan.allocation["racks"],
+            strict=True,
+        )
+    }
+    for key, var in model.ship_racks.items():
+        var.set_value(shipped.pop(key, 0.0), skip_validation=True)
+    made = {
+        (product, int(period)): float(racks)
+        for product, period, racks in zip(
+            plan.surplus["product"], plan.surplus["period"], plan.surplus["racks"], strict=True
+        )
+    }
+    for key, var in model.surplus_racks.items():
+        var.set_value(made.pop(key, 0.0), skip_validation=True)
+    if shipped or made:
+        raise ValueError(f"the plan uses variables the model does not have: {[*shipped, *made]}")
+    for customer, var in model.is_deal_accepted.items():
+        var.set_value(float(plan.deal_accepted.get(customer, 0.0)), skip_validation=True)
+    stock = stock_table(instance, plan)
+    for product, period, racks in zip(
+        stock["product"], stock["period"], stock["stock"], strict=True
+    ):
+        model.stock_racks[product, int(period)].set_value(float(racks), skip_validation=True)
+    shortfall = shortfall_racks(instance, plan)
     for customer, var in model.shortfall_racks.items():
-        var.set_value(committed[customer])
+        var.set_value(float(shortfall[customer]), skip_validation=True)
+    allocation = plan.allocation
+    delivered = pd.DataFrame(
+        {
+            "region": allocation["order"].map(instance.orders.set_index("order")["region"]),
+            "period": allocation["ship_period"],
+            "kw": allocation["product"].map(instance.products.set_index("product")["power_kw"])
+            * allocation["racks"],
+        }
+    )
+    by_region: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for region, period, kw in zip(
+        delivered["region"], delivered["period"], delivered["kw"], strict=True
+    ):
+        by_region[str(region)].append((int(period), float(kw)))
+    for (region, period), var in model.region_power_kw.items():
+        used = sum(value for t, value in by_region.get(region, []) if t <= period)
+        var.set_value(used, skip_validation=True)
 
 
 Row = tuple[float | None, LinearExpression, float | None]
@@ -101,20 +132,31 @@ def _integer_domain(options: ModelOptions) -> pyo.Set:
 
 
 def add_ship_racks(model: pyo.ConcreteModel, instance: Instance, options: ModelOptions) -> None:
-    """x[o,t] >= 0 integer: racks shipped to order o in period t, for t in W(o) only.
+    """0 <= x[o,t] <= q(o) integer: racks shipped to order o in period t, for t in W(o).
 
     W(o) = max(r(o), available_from(p(o))) .. min(r(o) + d(o), periods); an order with
-    an empty window has no variable.
+    an empty window has no variable. The bound q(o) is implied by order_quantity (3);
+    stating it lets HiGHS's domain propagation and reduced-cost fixing work on small
+    ranges (a 20k-variable generated instance: 171 s -> 31 s to gap 1e-4).
     """
     orders = instance.orders
-    keys = [
-        (order, period)
-        for order, first, last in zip(
-            orders["order"], orders["first_ship"], orders["last_ship"], strict=True
+    bounds = {
+        (order, period): (0, int(racks))
+        for order, first, last, racks in zip(
+            orders["order"],
+            orders["first_ship"],
+            orders["last_ship"],
+            orders["racks"],
+            strict=True,
         )
         for period in range(int(first), int(last) + 1)
-    ]
-    model.ship_racks = pyo.Var(keys, domain=_integer_domain(options), dense=True)
+    }
+    model.ship_racks = pyo.Var(
+        list(bounds),
+        domain=_integer_domain(options),
+        bounds=lambda _, o, t: bounds[o, t],
+        dense=True,
+    )
 
 
 def add_surplus_racks(model: pyo.ConcreteModel, instance: Instance, options: ModelOptions) -> None:

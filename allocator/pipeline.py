@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
 from allocator import __version__
 from allocator.errors import InfeasibleError
 from allocator.instance import Instance
-from allocator.model import ModelOptions, build_model
-from allocator.plan import Plan, check_plan, objective_terms
+from allocator.model import ModelOptions, build_model, set_plan_start
+from allocator.plan import Plan, check_plan, objective_terms, round_plan
 from allocator.results import extract_plan, marginal_values
 from allocator.solve import (
+    CompiledModel,
     SolverOptions,
     Status,
     compile_model,
     highs_version,
     irreducible_conflict,
     lp_duals,
+    read_start,
     solve_compiled,
+    start_objective,
 )
 
 
@@ -35,6 +40,8 @@ class RunOptions:
     strict: bool = False
     relax: bool = False
     marginal_values: bool = True
+    lp_first: bool = True
+    """For a MIP, solve the LP relaxation first: marginal values and a rounded MIP start."""
 
     def model_options(self) -> ModelOptions:
         return ModelOptions(strict=self.strict, relax=self.relax)
@@ -64,7 +71,8 @@ class SolveResult:
 
     @property
     def solve_seconds(self) -> float:
-        return self.timings.get("highs", 0.0)
+        """Seconds inside HiGHS: the MIP (or LP), plus the LP relaxation solved first."""
+        return self.timings.get("highs", 0.0) + self.timings.get("lp_relaxation", 0.0)
 
 
 def versions() -> dict[str, str]:
@@ -96,12 +104,21 @@ def solve_instance(
     timings["build"] = time.perf_counter() - started
     compiled = compile_model(model)
     timings["hand_off"] = compiled.compile_seconds
-    outcome = solve_compiled(
-        compiled, options.solver, integer=not options.relax, duals=options.relax
-    )
+    duals = None
+    is_mip = not options.relax and bool(compiled.is_integer.any())
+    if is_mip and options.lp_first:
+        duals = _solve_lp_first(instance, options, model, compiled, timings)
+    solver = options.solver
+    if solver.time_limit is not None and "lp_relaxation" in timings:
+        # the time limit covers the whole solve, LP relaxation included
+        remaining = max(solver.time_limit - timings["lp_relaxation"], 0.01)
+        solver = dataclasses.replace(solver, time_limit=remaining)
+    outcome = solve_compiled(compiled, solver, integer=not options.relax, duals=options.relax)
     timings["highs"] = outcome.solve_seconds
     if outcome.status == Status.INFEASIBLE:
         raise _explain_infeasible(instance, options, compiled)
+    if options.relax:
+        duals = outcome.row_duals
 
     started = time.perf_counter()
     plan = objective = None
@@ -115,7 +132,6 @@ def solve_instance(
         violations = check_plan(instance, plan, strict=options.strict, integral=integral)
     marginal = source = None
     if options.marginal_values and outcome.values is not None:
-        duals = outcome.row_duals
         source = "lp" if options.relax else "lp_relaxation"
         if duals is None:
             duals = lp_duals(compiled, options.solver)
@@ -138,6 +154,36 @@ def solve_instance(
         timings,
         versions(),
     )
+
+
+def _solve_lp_first(
+    instance: Instance,
+    options: RunOptions,
+    model: pyo.ConcreteModel,
+    compiled: CompiledModel,
+    timings: dict[str, float],
+) -> np.ndarray | None:
+    """Solve the LP relaxation before the MIP: its duals are the marginal values, and its
+    solution rounded to a feasible plan (`round_plan`) is the MIP start when it beats the
+    start already set (ship nothing, or an extension's). Returns the LP's row duals."""
+    outcome = solve_compiled(compiled, options.solver, integer=False, duals=True)
+    timings["lp_relaxation"] = outcome.solve_seconds
+    if outcome.values is None or outcome.status != Status.OPTIMAL:
+        return None
+    started = time.perf_counter()
+    relaxed = extract_plan(instance, compiled, outcome.values, integral=False)
+    rounded = round_plan(instance, relaxed)
+    if not check_plan(instance, rounded, strict=options.strict):
+        previous = compiled.start
+        set_plan_start(model, instance, rounded)
+        start = read_start(compiled.columns)
+        if start is not None and (
+            previous is None
+            or start_objective(compiled, start) > start_objective(compiled, previous)
+        ):
+            compiled.start = start
+    timings["lp_rounding"] = time.perf_counter() - started
+    return outcome.row_duals
 
 
 def _explain_infeasible(instance: Instance, options: RunOptions, compiled: Any) -> InfeasibleError:

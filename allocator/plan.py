@@ -55,6 +55,95 @@ def make_plan(
     return Plan(allocation, surplus, accepted)
 
 
+def empty_plan(instance: Instance) -> Plan:
+    """Ship nothing, make no surplus, accept no deal: always feasible outside strict mode."""
+    ship = pd.DataFrame(
+        {
+            "order": pd.Series(dtype=str),
+            "ship_period": pd.Series(dtype="int64"),
+            "racks": pd.Series(dtype="int64"),
+        }
+    )
+    surplus = pd.DataFrame(
+        {
+            "product": pd.Series(dtype=str),
+            "period": pd.Series(dtype="int64"),
+            "racks": pd.Series(dtype="int64"),
+        }
+    )
+    return make_plan(instance, ship, surplus, pd.Series(dtype=float))
+
+
+def round_plan(instance: Instance, plan: Plan) -> Plan:
+    """A feasible integer plan near a fractional one (the LP relaxation's), for a MIP start.
+
+    Racks are rounded down; then shipments are cut, lowest unit value first, where a
+    product's stock would go negative, where a third party falls below its minimum
+    contract (all of its racks) and while the third-party share is exceeded. Rounding
+    down and cutting never break the order, foundry or power limits. Strict internal
+    fill may still fail: `check_plan` tells.
+    """
+    orders = instance.orders.set_index("order")
+    allocation = plan.allocation.copy()
+    allocation["racks"] = np.floor(allocation["racks"].astype(float) + 1e-6).astype("int64")
+    late = allocation["ship_period"] - allocation["period"]
+    allocation["unit_value"] = (
+        allocation["order"].map(orders["price_per_rack"] + orders["margin_per_rack"])
+        - allocation["order"].map(orders["delay_penalty"]) * late
+    )
+    allocation = allocation.sort_values("unit_value", kind="stable")
+    surplus = plan.surplus.copy()
+    surplus["racks"] = np.floor(surplus["racks"].astype(float) + 1e-6).astype("int64")
+    racks = allocation["racks"].to_numpy().copy()
+    products = allocation["product"].to_numpy()
+    ship_periods = allocation["ship_period"].to_numpy()
+    made = surplus.groupby(["product", "period"])["racks"].sum()
+    initial = instance.products.set_index("product")["initial_inventory"]
+    for product, period, base in zip(
+        instance.supply["product"],
+        instance.supply["period"],
+        instance.supply["base_racks"],
+        strict=True,
+    ):
+        if period == 1:
+            stock = float(initial[product])
+        rows = np.flatnonzero((products == product) & (ship_periods == period))
+        stock += base + made.get((product, period), 0) - racks[rows].sum()
+        for row in rows:  # lowest unit value first
+            if stock >= 0:
+                break
+            cut = min(racks[row], -stock)
+            racks[row] -= cut
+            stock += cut
+    allocation["racks"] = racks
+    allocation = _cut_third_parties(instance, allocation)
+    accepted = allocation.groupby("customer")["racks"].sum().gt(0).astype(float)
+    return make_plan(instance, allocation[["order", "ship_period", "racks"]], surplus, accepted)
+
+
+def _cut_third_parties(instance: Instance, allocation: pd.DataFrame) -> pd.DataFrame:
+    """Drop third parties below their minimum contract; cut the lowest-value third-party
+    racks while the share cap is exceeded (rows sorted by unit value)."""
+    min_contract = instance.customers.set_index("customer")["min_contract_racks"]
+    share = instance.policy.third_party_max_share
+    racks = allocation["racks"].to_numpy().copy()
+    is_third_party = (allocation["segment"] == "third_party").to_numpy()
+    customers = allocation["customer"].to_numpy()
+    while True:
+        shipped = pd.Series(racks, index=customers).groupby(level=0).sum()
+        below = [str(c) for c, total in shipped.items() if 0 < total < min_contract.get(c, 0)]
+        racks[np.isin(customers, below)] = 0
+        excess = racks[is_third_party].sum() - share * racks.sum()
+        if excess <= 1e-9:
+            break
+        row = np.flatnonzero(is_third_party & (racks > 0))[0]
+        # cutting r third-party racks lowers the excess by r * (1 - share)
+        racks[row] -= min(racks[row], int(np.ceil(excess / (1.0 - share) - 1e-9)))
+    allocation = allocation.copy()
+    allocation["racks"] = racks
+    return allocation
+
+
 def shipped_by_customer(instance: Instance, plan: Plan) -> pd.Series:
     return (
         plan.allocation.groupby("customer")["racks"]

@@ -59,15 +59,19 @@ class SolverOptions:
     threads: int = 1
     seed: int = DEFAULT_SEED
     log: bool = False
+    log_file: str | None = None
+    """Also append HiGHS's log to this file (``log`` still decides the console)."""
 
     def highs_options(self) -> dict[str, bool | int | float | str]:
         options: dict[str, bool | int | float | str] = {
             "mip_rel_gap": float(self.mip_gap),
             "threads": int(self.threads),
             "random_seed": int(self.seed),
-            "output_flag": bool(self.log),
+            "output_flag": bool(self.log or self.log_file),
             "log_to_console": bool(self.log),
         }
+        if self.log_file:
+            options["log_file"] = self.log_file
         if self.time_limit is not None:
             options["time_limit"] = float(self.time_limit)
         return options
@@ -132,8 +136,7 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
         lower[index] = -math.inf if low is None else low
         upper[index] = math.inf if high is None else high
         is_integer[index] = var.is_integer()
-    start_values = [var.value for var in columns]
-    start = None if None in start_values else np.asarray(start_values, dtype=float)
+    start = read_start(columns)
     rhs = np.asarray(info.rhs, dtype=float)
     multipliers = np.fromiter((multiplier for _, multiplier in info.rows), int, n_rows)
     row_lower = np.where(multipliers <= 0, rhs, -math.inf)
@@ -163,6 +166,17 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
 
 _scheduler_threads: list[int] = []
 """Threads HiGHS's process-wide task scheduler was started with (empty: not started)."""
+
+
+def read_start(columns: list[pyo.Var]) -> np.ndarray | None:
+    """The columns' current Pyomo values as a start vector; None if any is unset."""
+    values = [var.value for var in columns]
+    return None if None in values else np.asarray(values, dtype=float)
+
+
+def start_objective(compiled: CompiledModel, start: np.ndarray) -> float:
+    """The model objective of a start vector."""
+    return float(np.dot(np.asarray(compiled.lp.col_cost_), start)) + compiled.objective_offset
 
 
 def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) -> highspy.Highs:

@@ -22,6 +22,7 @@ from allocator.errors import InfeasibleError
 from allocator.instance import Instance
 from allocator.pipeline import RunOptions, SolveResult, versions
 from allocator.plan import customer_table, stock_table
+from allocator.why import why_short_column
 
 
 def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
@@ -89,10 +90,18 @@ def _provenance(
 def result_files(result: SolveResult) -> dict[str, pd.DataFrame]:
     """The CSV tables of a solve with a plan, by file name."""
     assert result.plan is not None
+    customers = customer_table(result.instance, result.plan)
+    customers["why_short"] = why_short_column(
+        result.instance,
+        result.plan.allocation,
+        result.plan.surplus,
+        customers,
+        result.marginal_values,
+    )
     files = {
         "allocation.csv": result.plan.allocation,
         "surplus.csv": result.plan.surplus,
-        "customers.csv": customer_table(result.instance, result.plan),
+        "customers.csv": customers,
         "stock.csv": stock_table(result.instance, result.plan),
     }
     if result.marginal_values is not None:

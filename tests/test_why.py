@@ -1,0 +1,230 @@
+"""Why a customer is short: tiny instances built so that exactly one reason holds, each
+checked for that reason alone and for the number it carries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from allocator.pipeline import RunOptions, solve_instance
+from allocator.plan import customer_table
+from allocator.validate import load_instance
+from allocator.why import Reason, why_short, why_short_column
+
+HEADERS = {
+    "products.csv": "product,available_from,wafers_per_rack,power_kw,holding_cost,"
+    "initial_inventory\n",
+    "supply.csv": "product,period,base_racks,surplus_max_racks,surplus_cost\n",
+    "foundry.csv": "period,surplus_wafers\n",
+    "customers.csv": "customer,segment,region,min_fill,onboarding_cost,min_contract_racks\n",
+    "orders.csv": "order,customer,product,period,racks,price_per_rack,max_delay,delay_penalty\n",
+    "services.csv": "service,product,margin_per_rack\n",
+    "attach.csv": "customer,service,attach_rate\n",
+    "regions.csv": "region,period,power_kw\n",
+}
+
+
+def build(
+    folder: Path, rows: dict[str, str], periods: int = 1, share: float = 1.0, penalty: float = 0.0
+) -> Path:
+    """An instance folder: the given CSV rows under each header (P: 1 wafer, 10 kW)."""
+    folder.mkdir(parents=True)
+    (folder / "instance.toml").write_text(
+        f'name = "{folder.name}"\nperiods = {periods}\nstart = "2027-01"\n[policy]\n'
+        f"third_party_max_share = {share}\ninternal_shortfall_penalty = {penalty}\n",
+        encoding="utf-8",
+    )
+    rows = {"products.csv": "P,1,1,10,0,0\n", **rows}
+    for name, header in HEADERS.items():
+        (folder / name).write_text(header + rows.get(name, ""), encoding="utf-8")
+    return folder
+
+
+def reasons_of(folder: Path) -> dict[str, list[Reason]]:
+    instance = load_instance(folder)
+    result = solve_instance(instance, RunOptions())
+    assert result.plan is not None and not result.violations
+    customers = customer_table(instance, result.plan)
+    return why_short(
+        instance,
+        result.plan.allocation,
+        result.plan.surplus,
+        customers,
+        result.marginal_values,
+    )
+
+
+def only(reasons: dict[str, list[Reason]], customer: str) -> Reason:
+    """The one reason ``customer`` has (fails if it has another)."""
+    assert [reason.code for reason in reasons[customer]] == [reasons[customer][0].code]
+    return reasons[customer][0]
+
+
+def test_no_supply_in_its_window(tmp_path: Path) -> None:
+    """A wants 2 racks in month 1 with no delay; the only racks come in month 2."""
+    folder = build(
+        tmp_path / "no-supply",
+        {
+            "supply.csv": "P,2,5,0,0\n",
+            "customers.csv": "A,internal,r1,0,0,0\n",
+            "orders.csv": "a,A,P,1,2,100,0,0\n",
+        },
+        periods=2,
+    )
+    reason = only(reasons_of(folder), "A")
+    assert reason.code == "no_supply"
+    assert reason.racks == 2
+    assert reason.figure == 0
+    assert "0 racks of P can be made or held by 2027-01" in reason.text
+
+
+def test_every_rack_earns_more_elsewhere(tmp_path: Path) -> None:
+    """3 racks: A (100) takes 2, C (80) the last one, B (50) none. One more rack would go
+    to C, so the marginal value is 80 > B's 50; C itself got what was left."""
+    folder = build(
+        tmp_path / "outbid",
+        {
+            "supply.csv": "P,1,3,0,0\n",
+            "customers.csv": "A,internal,r1,0,0,0\nB,internal,r1,0,0,0\nC,internal,r1,0,0,0\n",
+            "orders.csv": "a,A,P,1,2,100,0,0\nb,B,P,1,2,50,0,0\nc,C,P,1,2,80,0,0\n",
+        },
+    )
+    reasons = reasons_of(folder)
+    assert set(reasons) == {"B", "C"}
+    reason = only(reasons, "B")
+    assert reason.code == "outbid"
+    assert reason.figure == pytest.approx(80.0)
+    assert "worth USD 80 at the margin, b earns USD 50 per rack" in reason.text
+    left = only(reasons, "C")
+    assert left.code == "no_supply"
+    assert "no supply left" in left.text and "3 racks are shipped by then, 1 of them" in left.text
+
+
+def test_third_party_share_cap_binding(tmp_path: Path) -> None:
+    """Share 0.5: T (200 a rack) gets no more racks than B ships (2), supply is ample."""
+    folder = build(
+        tmp_path / "share",
+        {
+            "supply.csv": "P,1,6,0,0\n",
+            "customers.csv": "T,third_party,dc,0,0,0\nB,internal,r1,0,0,0\n",
+            "orders.csv": "t,T,P,1,4,200,0,0\nb,B,P,1,2,50,0,0\n",
+        },
+        share=0.5,
+    )
+    reason = only(reasons_of(folder), "T")
+    assert reason.code == "share_cap"
+    assert reason.figure == pytest.approx(0.0)
+    assert "third parties get 2 of 4 racks shipped (50.0%, cap 50.0%)" in reason.text
+
+
+def test_region_power_full(tmp_path: Path) -> None:
+    """Region r1 has 20 kW, a rack draws 10 kW: A gets 2 of its 4 racks. One more kW is
+    worth a tenth of a rack: 100 / 10 = 10."""
+    folder = build(
+        tmp_path / "power",
+        {
+            "supply.csv": "P,1,10,0,0\n",
+            "customers.csv": "A,internal,r1,0,0,0\n",
+            "orders.csv": "a,A,P,1,4,100,0,0\n",
+            "regions.csv": "r1,1,20\n",
+        },
+    )
+    reason = only(reasons_of(folder), "A")
+    assert reason.code == "region_power"
+    assert reason.figure == pytest.approx(10.0)
+    assert "r1 has used 20 of 20 kW by 2027-01 (slack 0 kW" in reason.text
+
+
+def test_deal_not_worth_its_onboarding_cost(tmp_path: Path) -> None:
+    """T's whole deal (5 racks at 100) earns 500 against 1,000 of onboarding."""
+    folder = build(
+        tmp_path / "onboarding",
+        {
+            "supply.csv": "P,1,10,0,0\n",
+            "customers.csv": "T,third_party,dc,0,1000,1\n",
+            "orders.csv": "t,T,P,1,5,100,0,0\n",
+        },
+    )
+    reason = only(reasons_of(folder), "T")
+    assert reason.code == "deal_not_worth"
+    assert reason.figure == pytest.approx(500.0)
+    assert "earns at most USD 500" in reason.text and "onboarding costs USD 1k" in reason.text
+
+
+def test_deal_minimum_size_cannot_be_supplied(tmp_path: Path) -> None:
+    """T's minimum deal is 3 racks; only 2 can ever exist, and nobody else wants them."""
+    folder = build(
+        tmp_path / "min-size",
+        {
+            "supply.csv": "P,1,2,0,0\n",
+            "customers.csv": "T,third_party,dc,0,0,3\n",
+            "orders.csv": "t,T,P,1,4,200,0,0\n",
+        },
+    )
+    reason = only(reasons_of(folder), "T")
+    assert reason.code == "deal_not_worth"
+    assert reason.figure == pytest.approx(2.0)
+    assert "the minimum deal is 3 racks, at most 2 can be made or held" in reason.text
+
+
+def test_surplus_costs_more_than_it_earns(tmp_path: Path) -> None:
+    """One base rack ships; surplus racks cost 120 against the order's 100."""
+    folder = build(
+        tmp_path / "surplus",
+        {
+            "supply.csv": "P,1,1,5,120\n",
+            "foundry.csv": "1,10\n",
+            "customers.csv": "C,internal,r1,0,0,0\n",
+            "orders.csv": "c,C,P,1,3,100,0,0\n",
+        },
+    )
+    reason = only(reasons_of(folder), "C")
+    assert reason.code == "surplus_cost"
+    assert reason.figure == pytest.approx(120.0)
+
+
+def test_column_is_empty_for_customers_not_short_and_works_without_duals(
+    tmp_path: Path,
+) -> None:
+    folder = build(
+        tmp_path / "mixed",
+        {
+            "supply.csv": "P,2,5,0,0\n",
+            "customers.csv": "A,internal,r1,0,0,0\nB,internal,r1,0,0,0\n",
+            "orders.csv": "a,A,P,1,2,100,0,0\nb,B,P,2,2,100,0,0\n",
+        },
+        periods=2,
+    )
+    instance = load_instance(folder)
+    result = solve_instance(instance, RunOptions(marginal_values=False))
+    assert result.plan is not None and result.marginal_values is None
+    customers = customer_table(instance, result.plan)
+    column = why_short_column(
+        instance, result.plan.allocation, result.plan.surplus, customers, None
+    )
+    texts = dict(zip(customers["customer"], column, strict=True))
+    assert texts["B"] == ""
+    assert texts["A"].startswith("no supply in its delivery window (2 racks)")
+
+
+def test_solve_writes_why_short_into_customers_csv(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from allocator.cli import app
+
+    folder = build(
+        tmp_path / "cli",
+        {
+            "supply.csv": "P,1,10,0,0\n",
+            "customers.csv": "A,internal,r1,0,0,0\n",
+            "orders.csv": "a,A,P,1,4,100,0,0\n",
+            "regions.csv": "r1,1,20\n",
+        },
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["solve", str(folder), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    customers = pd.read_csv(out / "customers.csv").set_index("customer")
+    assert customers.loc["A", "why_short"].startswith("its region's power is full (2 racks)")

@@ -8,6 +8,7 @@ commands so that ``allocator --help`` is instant.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,9 @@ def solve(
     ] = None,
     log: Annotated[bool, typer.Option("--log", help="Show HiGHS's log.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="Also write report.html and plan.xlsx into --out.")
+    ] = False,
 ) -> None:
     """Solve an instance and write the plan into --out."""
     from allocator.errors import InfeasibleError, InstanceError
@@ -70,10 +74,12 @@ def solve(
         raise _fail("give --out DIR (or --write-model FILE)", EXIT_ERROR)
     if write_model is not None and write_model.suffix.lower() not in (".mps", ".lp"):
         raise _fail("--write-model takes a .mps or .lp file name", EXIT_ERROR)
+    started = time.perf_counter()
     try:
         instance = load_instance(instance_path)
     except InstanceError as error:
         raise _fail(error.describe(), EXIT_INVALID) from None
+    read_seconds = time.perf_counter() - started
     options = RunOptions(
         SolverOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, log=log),
         strict=strict,
@@ -98,7 +104,12 @@ def solve(
             "the plan fails its own check, not written:\n  " + "\n  ".join(result.violations),
             EXIT_ERROR,
         )
+    result.timings["read_validate"] = read_seconds
     write_result(result, out, str(instance_path))
+    if report:
+        from allocator.planner_report import write_report
+
+        write_report(out, instance)
     if not quiet:
         print_summary(result, out)
 
@@ -147,6 +158,364 @@ def generate(
         f"instance written to {out} (about {estimate_variables(regions, buyers, periods):,} "
         "variables)"
     )
+
+
+@app.command()
+def whatif(
+    instance_path: InstanceArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the sweep (resumable).")],
+    surplus_scale: Annotated[
+        str,
+        typer.Option(
+            help="Factors on the foundry's surplus wafers in every period, e.g. 0,0.5,1,1.5,2."
+        ),
+    ] = "1",
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="policy.KEY=V1,V2 sets a policy value; TABLE.COLUMN=F1,F2 multiplies a column "
+            "(counts rounded, values kept in range). Repeat for a Cartesian product."
+        ),
+    ] = None,
+    policy_cost: Annotated[
+        bool,
+        typer.Option(
+            "--policy-cost",
+            help="Also solve the base without each policy and report what each one costs.",
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Local worker processes (default: one per core; 1 = in this process).", min=1
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler to use instead, tcp://HOST:PORT."),
+    ] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(help="Seconds HiGHS may run per scenario; the best plan is kept.", min=0),
+    ] = None,
+    mip_gap: Annotated[
+        float, typer.Option(help="Relative MIP gap to stop at; 0 proves optimality.", min=0)
+    ] = 1e-4,
+    threads: Annotated[int, typer.Option(help="HiGHS threads per scenario.", min=1)] = 1,
+    relax: Annotated[
+        bool, typer.Option("--relax", help="Solve LP relaxations (bounds, exact duals).")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Make internal min fill hard (no shortfall).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+) -> None:
+    """Solve variants of an instance (surplus scale, policies, scaled columns) into --out."""
+    import os
+
+    from allocator.errors import InstanceError
+    from allocator.pipeline import RunOptions
+    from allocator.solve import SolverOptions
+    from allocator.validate import load_instance
+    from allocator.whatif import (
+        SweepSpec,
+        WhatifError,
+        check_varies,
+        parse_surplus_scales,
+        parse_vary,
+        run_whatif,
+    )
+    from allocator.whatif_report import print_sweep
+
+    try:
+        varies = tuple(parse_vary(text) for text in vary or [])
+        check_varies(varies)
+        spec = SweepSpec(parse_surplus_scales(surplus_scale), varies, policy_cost)
+    except WhatifError as error:
+        raise _fail(str(error), EXIT_INVALID) from None
+    try:
+        instance = load_instance(instance_path)
+    except InstanceError as error:
+        raise _fail(error.describe(), EXIT_INVALID) from None
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} exists and is not a folder", EXIT_ERROR)
+    options = RunOptions(
+        SolverOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads),
+        strict=strict,
+        relax=relax,
+    )
+    try:
+        report = run_whatif(
+            instance,
+            str(instance_path),
+            out,
+            spec,
+            options,
+            workers=workers or os.cpu_count() or 1,
+            scheduler=scheduler,
+            show_progress=not quiet,
+        )
+    except OSError as error:
+        raise _fail(f"what-if sweep failed: {error}", EXIT_ERROR) from None
+    print_sweep(report, quiet=quiet)
+    if report.errors:
+        raise _fail(f"{report.errors} scenario(s) failed with an error (see sweep.csv)", EXIT_ERROR)
+
+
+@app.command("report")
+def report_command(
+    result_dir: Annotated[
+        Path, typer.Argument(help="A result folder of solve (or whatif) to report on.")
+    ],
+    instance_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--instance",
+            help="The solved instance, if summary.json's instance.source is not at hand "
+            "(needed only when customers.csv has no why_short column).",
+        ),
+    ] = None,
+) -> None:
+    """Write report.html (charts, tables, why each buyer is short) and plan.xlsx."""
+    from allocator.errors import InstanceError
+    from allocator.planner_report import ReportError, write_report
+    from allocator.validate import load_instance
+
+    instance = None
+    if instance_path is not None:
+        try:
+            instance = load_instance(instance_path)
+        except InstanceError as error:
+            raise _fail(error.describe(), EXIT_INVALID) from None
+    try:
+        written = write_report(result_dir, instance)
+    except ReportError as error:
+        raise _fail(str(error), EXIT_ERROR) from None
+    typer.echo("written: " + ", ".join(str(path) for path in written))
+
+
+DEFAULT_STORE = "sqlite:///allocator-runs.db"
+StoreOption = Annotated[
+    str,
+    typer.Option(
+        "--store", help="Run store: sqlite:///FILE (default) or postgresql://USER@HOST/DB."
+    ),
+]
+
+
+@app.command()
+def nightly(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file; its keys are these options.")
+    ] = None,
+    instance: Annotated[
+        Path | None, typer.Option(help="Instance folder or .xlsx refreshed upstream.")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help=f"Run store URL (default {DEFAULT_STORE}).")
+    ] = None,
+    publish: Annotated[
+        Path | None, typer.Option(help="Folder the company reads: the last good plan.")
+    ] = None,
+    lock: Annotated[
+        Path | None, typer.Option(help="Lock file (default PUBLISH.lock beside --publish).")
+    ] = None,
+    frozen_periods: Annotated[
+        int | None,
+        typer.Option(
+            help="First K periods keep the published shipments where still feasible.", min=0
+        ),
+    ] = None,
+    change_penalty: Annotated[
+        float | None,
+        typer.Option(help="Cost per rack moved against the published plan after K.", min=0),
+    ] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Seconds HiGHS may run; the best plan is kept.", min=0)
+    ] = None,
+    mip_gap: Annotated[
+        float | None,
+        typer.Option(help="Relative MIP gap (default 1e-4); 0 proves optimality.", min=0),
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="HiGHS threads (default 1).", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="HiGHS random seed.")] = None,
+    strict: Annotated[
+        bool | None, typer.Option("--strict/--no-strict", help="Hard internal min fill.")
+    ] = None,
+    mip_start: Annotated[
+        bool | None,
+        typer.Option("--mip-start/--no-mip-start", help="Start HiGHS from the published plan."),
+    ] = None,
+    log: Annotated[bool | None, typer.Option("--log/--no-log", help="Show HiGHS's log.")] = None,
+) -> None:
+    """Scheduled run: solve the latest instance, re-check, store, publish atomically.
+
+    Exit codes: 0 published; 2 invalid input or config; 3 infeasible; 4 no acceptable
+    plan (the previous one stays published); 75 another run holds the lock; 1 else.
+    """
+    from allocator.nightly_config import ConfigError, load_config
+
+    options = {
+        "instance": instance,
+        "store": store,
+        "publish": publish,
+        "lock": lock,
+        "frozen_periods": frozen_periods,
+        "change_penalty": change_penalty,
+        "time_limit": time_limit,
+        "mip_gap": mip_gap,
+        "threads": threads,
+        "seed": seed,
+        "strict": strict,
+        "mip_start": mip_start,
+        "log": log,
+    }
+    try:
+        settings = load_config(config, options)
+    except ConfigError as error:
+        raise _fail(f"nightly: {error}", EXIT_INVALID) from None
+
+    from allocator.nightly import EXIT_PUBLISHED, run_nightly
+
+    outcome = run_nightly(settings, echo=lambda line: typer.echo(line, err=True))
+    if outcome.exit_code != EXIT_PUBLISHED:
+        raise _fail(f"nightly: {outcome.message}", outcome.exit_code)
+    typer.echo(outcome.message)
+
+
+runs_app = typer.Typer(no_args_is_help=True, help="Read the nightly run store.")
+app.add_typer(runs_app, name="runs")
+
+
+def _open_store(url: str) -> object:
+    from allocator.store import RunStore, StoreError
+
+    try:
+        return RunStore(url, create=False)
+    except StoreError as error:
+        raise _fail(str(error), EXIT_INVALID) from None
+
+
+@runs_app.command("list")
+def runs_list(
+    store: StoreOption = DEFAULT_STORE,
+    limit: Annotated[int, typer.Option(help="Newest N runs.", min=1)] = 20,
+) -> None:
+    """The newest runs: status, times, objective, gap, racks moved, exit code."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from allocator.runs import runs_frame
+    from allocator.store import RunStore
+
+    opened = _open_store(store)
+    assert isinstance(opened, RunStore)
+    with opened:
+        frame = runs_frame(opened, limit)
+    table = Table(title=f"runs in {store}")
+    for column in frame.columns:
+        table.add_column(column, justify="right" if column in ("id", "seconds") else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            *(_cell(column, value) for column, value in zip(frame.columns, row, strict=True))
+        )
+    Console(width=200).print(table)
+
+
+def _cell(column: str, value: object) -> str:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if column == "gap" and isinstance(value, float):
+        return f"{value:.4%}"
+    if column == "seconds" and isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, float):
+        return f"{value:,.0f}"
+    return str(value)
+
+
+def _run_store_call(store: str, action: object) -> object:
+    from allocator.store import RunStore, StoreError
+
+    opened = _open_store(store)
+    assert isinstance(opened, RunStore) and callable(action)
+    with opened:
+        try:
+            return action(opened)
+        except StoreError as error:
+            raise _fail(str(error), EXIT_INVALID) from None
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="Run id (see `runs list`).")],
+    store: StoreOption = DEFAULT_STORE,
+    log: Annotated[bool, typer.Option("--log", help="Print the run's HiGHS log instead.")] = False,
+) -> None:
+    """One run: its record and manifest (JSON), its problems; or its HiGHS log."""
+    import json
+
+    from allocator.runs import show_run
+
+    if log:
+        text = _run_store_call(store, lambda opened: opened.run(run_id)["solver_log"])
+        typer.echo(text or "(no HiGHS log for this run)")
+        return
+    record = _run_store_call(store, lambda opened: show_run(opened, run_id))
+    typer.echo(json.dumps(record, indent=2, default=str))
+
+
+@runs_app.command("diff")
+def runs_diff(
+    run_a: Annotated[int, typer.Argument(help="Earlier run id.")],
+    run_b: Annotated[int, typer.Argument(help="Later run id.")],
+    store: StoreOption = DEFAULT_STORE,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the table as CSV.")] = False,
+) -> None:
+    """Racks moved per customer and period from run A to run B, and the objective change."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from allocator.runs import RunsDiff, diff_runs
+
+    diff = _run_store_call(store, lambda opened: diff_runs(opened, run_a, run_b))
+    assert isinstance(diff, RunsDiff)
+    if csv:
+        typer.echo(diff.table.to_csv(index=False, lineterminator="\n"), nl=False)
+        return
+    table = Table(title=f"run {run_a} -> run {run_b}: racks per customer and period")
+    for column in diff.table.columns:
+        table.add_column(column)
+    for row in diff.table.itertuples(index=False):
+        table.add_row(*(f"{v:,.0f}" if isinstance(v, float) else str(v) for v in row))
+    console = Console(width=160)
+    console.print(table)
+    change = diff.objective_change
+    console.print(f"racks moved: {diff.racks_moved:,.0f}")
+    console.print(
+        "objective change: "
+        + (
+            "-"
+            if change is None
+            else f"{change:+,.2f} ({diff.objective_a:,.2f} -> {diff.objective_b:,.2f})"
+        )
+    )
+
+
+@runs_app.command("export")
+def runs_export(
+    run_id: Annotated[int, typer.Argument(help="Run id (see `runs list`).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the run's files into.")],
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """A run's stored plan (allocation, surplus, deals), manifest, summary, problems, log."""
+    from allocator.runs import export_run
+
+    written = _run_store_call(store, lambda opened: export_run(opened, run_id, out))
+    assert isinstance(written, list)
+    typer.echo(f"run {run_id} written to {out}: {', '.join(written)}")
 
 
 def main() -> None:

@@ -184,7 +184,9 @@ def _policy_cost_figure(policy_costs: pd.DataFrame, title: str, currency: str) -
     for position, value in zip(positions, cost, strict=True):
         axes.annotate(f" {human(value)}", (value, position), va="center", fontsize="small")
     axes.xaxis.set_major_formatter(FuncFormatter(_tick_text))
-    axes.set_xlabel(f"objective given up for the policy ({currency}; bar: bracket of the MIP gap)")
+    axes.set_xlabel(
+        f"objective given up for the policy ({currency}; whisker: range the MIP gap allows)"
+    )
     axes.set_title(f"{title}: what each policy costs")
     axes.grid(axis="x", alpha=0.3)
     return figure

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import highspy
@@ -20,6 +21,8 @@ from allocator.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny"
 RUNNER = CliRunner()
+ALLOCATOR = [sys.executable, "-m", "allocator"]
+"""The installed command, run with this interpreter (CI does not put the venv on PATH)."""
 HAS_GENERATE = (ROOT / "allocator" / "generate.py").exists()
 needs_generate = pytest.mark.skipif(not HAS_GENERATE, reason="allocator/generate.py is missing")
 
@@ -156,7 +159,7 @@ def test_strict_infeasible_exit_3_names_conflict(tmp_path: Path) -> None:
 def test_strict_subprocess_exit_code(tmp_path: Path) -> None:
     run = subprocess.run(
         [
-            "allocator",
+            *ALLOCATOR,
             "solve",
             str(TINY / "internal-fill-strict-infeasible"),
             "--out",
@@ -353,6 +356,6 @@ def test_help() -> None:
 
 
 def test_help_subprocess() -> None:
-    run = subprocess.run(["allocator", "--help"], capture_output=True, text=True, check=False)
+    run = subprocess.run([*ALLOCATOR, "--help"], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert "solve" in run.stdout

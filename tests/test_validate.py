@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -387,7 +388,7 @@ def test_subprocess_invalid_exit_2_writes_nothing(
     instance = copy_base(tmp_path)
     mutate(instance)
     run = subprocess.run(
-        ["allocator", "solve", str(instance), "--out", str(out), "-q"],
+        [sys.executable, "-m", "allocator", "solve", str(instance), "--out", str(out), "-q"],
         capture_output=True,
         text=True,
         check=False,

@@ -250,7 +250,10 @@ def test_policy_costs_equal_separate_solves(tmp_path: Path, small: Path) -> None
     result = cli("whatif", small, "--out", out, "--policy-cost", "--mip-gap", "0", "-q")
     assert result.exit_code == 0, result.output
     costs = pd.read_csv(out / "policy_cost.csv").set_index("policy")
-    base = solve_separately(small, tmp_path / "base")["objective"]
+    base_summary = solve_separately(small, tmp_path / "base")
+    base = base_summary["objective"]
+    penalty = base_summary["objective_terms"]["shortfall_penalty"]
+    assert costs.loc["internal_min_fill", "of_which_shortfall_penalty"] == pytest.approx(-penalty)
     variants = {
         "third_party_share_cap": {"policy": {"third_party_max_share": 1.0}},
         "internal_min_fill": {"factors": {"customers.min_fill": 0.0}},

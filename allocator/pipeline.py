@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,6 +86,20 @@ def versions() -> dict[str, str]:
     return {"allocator": __version__, "pyomo": str(pyomo.version.version), "highs": highs_version()}
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while Pyomo allocates millions of
+    objects that all stay alive: a 104k-variable build took 0.8-0.9 s instead of
+    2.4-2.9 s (generated instance, median of 2 each way)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 ModelExtension = Callable[[pyo.ConcreteModel], None]
 """Adds components to a built model before the solve (stability terms, a MIP start
 set as variable values); it must keep every SPEC constraint."""
@@ -101,11 +117,12 @@ def solve_instance(
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    model = build_model(instance, options.model_options())
-    if extend is not None:
-        extend(model)
-    timings["build"] = time.perf_counter() - started
-    compiled = compile_model(model)
+    with gc_paused():
+        model = build_model(instance, options.model_options())
+        if extend is not None:
+            extend(model)
+        timings["build"] = time.perf_counter() - started
+        compiled = compile_model(model)
     timings["hand_off"] = compiled.compile_seconds
     duals = None
     is_mip = not options.relax and bool(compiled.is_integer.any())

@@ -481,6 +481,8 @@ def _sweep_figure(folder: ResultFolder, series: list[str], points: pd.DataFrame)
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    from allocator.whatif_charts import sweep_line_frames
+
     figure = make_subplots(
         rows=2,
         cols=1,
@@ -490,7 +492,7 @@ def _sweep_figure(folder: ResultFolder, series: list[str], points: pd.DataFrame)
     )
     objective_values = pd.to_numeric(points["objective"], errors="coerce").tolist()
     scale, suffix = _money_scale(objective_values)
-    for number, (name, line) in enumerate(_sweep_line_frames(series, points)):
+    for number, (name, line) in enumerate(sweep_line_frames(points, series, "sweep")):
         color = _palette(number)
         x = line["surplus_scale"].astype(float)
         objective = _numbers(line, "objective")
@@ -535,21 +537,6 @@ def _sweep_figure(folder: ResultFolder, series: list[str], points: pd.DataFrame)
     figure.update_xaxes(title_text="surplus scale (x the foundry's surplus wafers)", row=2, col=1)
     figure.update_layout(legend={"orientation": "h", "y": -0.12})
     return figure
-
-
-def _sweep_line_frames(series: list[str], points: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """One line per combination of the other --vary values, named by them."""
-    if not series:
-        return [("sweep", points.sort_values("surplus_scale"))]
-    lines = []
-    for key, line in points.groupby(series, sort=False, dropna=False):
-        keys = key if isinstance(key, tuple) else (key,)
-        name = ", ".join(
-            f"{column.split('.', 1)[-1]}={value}"
-            for column, value in zip(series, keys, strict=True)
-        )
-        lines.append((name, line.sort_values("surplus_scale")))
-    return lines
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:

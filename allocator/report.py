@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from allocator.errors import InfeasibleError
 from allocator.instance import Instance
-from allocator.pipeline import RunOptions, SolveResult, versions
 from allocator.plan import customer_table, stock_table
 from allocator.why import why_short_column
+
+if TYPE_CHECKING:  # the pipeline imports Pyomo; this module only reads its results
+    from allocator.pipeline import RunOptions, SolveResult
 
 
 def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
@@ -135,6 +134,8 @@ def write_infeasible(
             "conflicts": list(error.conflicts),
             "conflict_method": error.method,
         }
+        from allocator.pipeline import versions
+
         summary.update(_provenance(instance, options, source, versions()))
         _write_json(folder / "summary.json", summary)
         pd.DataFrame({"constraint": list(error.conflicts)}).to_csv(
@@ -149,32 +150,11 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def replace_folder(out_dir: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a fresh temporary sibling of ``out_dir``, then swap it in by rename."""
-    out_dir = out_dir.absolute()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"{out_dir} exists and is not a folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    _open_up(staging)
-    try:
-        fill(staging)
-        if out_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rename(out_dir, retired / out_dir.name)
-            os.rename(staging, out_dir)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    """Fill a fresh temporary sibling of ``out_dir``, then swap it in atomically (the
+    nightly publish's swap: fsync, rename-exchange where the kernel has it)."""
+    from allocator.publish import publish_folder
 
-
-def _open_up(folder: Path) -> None:
-    """mkdtemp makes a 0700 folder; give the result the permissions of a plain mkdir."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
+    publish_folder(out_dir, fill)
 
 
 def print_summary(result: SolveResult, out_dir: Path | None = None, top: int = 5) -> None:

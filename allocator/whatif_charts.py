@@ -81,9 +81,13 @@ def write_charts(
     return [folder / name for name in figures]
 
 
-def _lines(sweep: pd.DataFrame, series_columns: list[str]) -> list[tuple[str, pd.DataFrame]]:
+def sweep_line_frames(
+    sweep: pd.DataFrame, series_columns: list[str], single_label: str = ""
+) -> list[tuple[str, pd.DataFrame]]:
+    """One line along the surplus axis per combination of the other varied values,
+    labelled by them (``single_label`` when nothing else varies)."""
     if not series_columns:
-        return [("", sweep.sort_values("surplus_scale"))]
+        return [(single_label, sweep.sort_values("surplus_scale"))]
     lines = []
     for values, line in sweep.groupby(series_columns, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
@@ -107,7 +111,7 @@ def _surplus_figure(
 
     figure = Figure(figsize=(9, 7.5), layout="constrained")
     objective_axes, waiting_axes = figure.subplots(2, 1, sharex=True)
-    lines = _lines(sweep, series_columns)
+    lines = sweep_line_frames(sweep, series_columns)
     marked = False
     for number, (label, line) in enumerate(lines):
         color = f"C{number % 10}"

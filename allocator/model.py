@@ -23,7 +23,7 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from allocator.instance import Instance
-from allocator.plan import Plan, empty_plan, shortfall_racks, stock_table
+from allocator.plan import Plan, committed_racks, empty_plan, shortfall_racks, stock_table
 
 
 @dataclass(frozen=True)
@@ -209,8 +209,8 @@ def add_shortfall_racks(
     Only for internal customers whose committed racks min_fill[c] * sum q(o) are > 0;
     none at all in strict mode, which makes internal fill hard (u = 0).
     """
-    committed = _committed_racks(instance)
-    keys = [] if options.strict else [c for c, racks in committed.items() if racks > 0]
+    committed = committed_racks(instance)
+    keys = [] if options.strict else [str(c) for c in committed.index[committed > 0]]
     model.shortfall_racks = pyo.Var(keys, domain=pyo.NonNegativeReals, dense=True)
 
 
@@ -301,17 +301,6 @@ def add_order_quantity(model: pyo.ConcreteModel, instance: Instance) -> None:
     model.order_quantity = pyo.Constraint(list(rows), rule=lambda _, o: rows[o])
 
 
-def _committed_racks(instance: Instance) -> dict[str, float]:
-    """min_fill[c] * sum_{o of c} q(o) for each internal customer c."""
-    customers = instance.customers
-    internal = customers[customers["segment"] == "internal"]
-    ordered = instance.orders.groupby("customer")["racks"].sum()
-    return {
-        customer: float(min_fill) * float(ordered.get(customer, 0))
-        for customer, min_fill in zip(internal["customer"], internal["min_fill"], strict=True)
-    }
-
-
 def add_internal_fill(model: pyo.ConcreteModel, instance: Instance) -> None:
     """(4) sum_{o of c, t} x[o,t] + u[c] >= min_fill[c] * sum_{o of c} q(o)
 
@@ -320,15 +309,15 @@ def add_internal_fill(model: pyo.ConcreteModel, instance: Instance) -> None:
     """
     by_customer = _ship_vars_by_customer(model, instance)
     rows: dict[Any, Row] = {}
-    for customer, committed in _committed_racks(instance).items():
-        if committed <= 0:
-            continue
+    committed_by_customer = committed_racks(instance)
+    for key, committed in committed_by_customer[committed_by_customer > 0].items():
+        customer = str(key)
         variables = list(by_customer[customer])
         coefs = [1.0] * len(variables)
         if customer in model.shortfall_racks:
             variables.append(model.shortfall_racks[customer])
             coefs.append(1.0)
-        rows[customer] = (committed, _linear(coefs, variables), None)
+        rows[customer] = (float(committed), _linear(coefs, variables), None)
     model.internal_fill = pyo.Constraint(list(rows), rule=lambda _, c: rows[c])
 
 

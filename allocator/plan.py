@@ -158,14 +158,13 @@ def committed_racks(instance: Instance) -> pd.Series:
     ordered = (
         instance.orders.groupby("customer")["racks"].sum().reindex(customers.index, fill_value=0)
     )
-    return customers["min_fill"] * ordered
+    committed = customers["min_fill"] * ordered
+    return committed.where(customers["segment"] == "internal", 0.0)
 
 
 def shortfall_racks(instance: Instance, plan: Plan) -> pd.Series:
     """u[c] = max(0, committed[c] - shipped[c]) for internal customers (0 for others)."""
-    shortfall = (committed_racks(instance) - shipped_by_customer(instance, plan)).clip(lower=0)
-    internal = instance.customers.set_index("customer")["segment"] == "internal"
-    return shortfall.where(internal, 0.0)
+    return (committed_racks(instance) - shipped_by_customer(instance, plan)).clip(lower=0)
 
 
 def stock_table(instance: Instance, plan: Plan) -> pd.DataFrame:

@@ -329,26 +329,41 @@ def check_plan(
     customers = instance.customers.set_index("customer")
     accepted = plan.deal_accepted
     requested = instance.orders.groupby("customer")["racks"].sum()
-    for customer, y in zip(accepted.index.astype(str), accepted.to_numpy(), strict=True):
-        low = float(customers.loc[customer, "min_contract_racks"]) * y
-        high = float(requested.get(customer, 0)) * y
-        if not (low - tolerance * scale <= shipped[customer] <= high * scale + tolerance):
-            violations.append(f"third_party_deal: {customer} ships {shipped[customer]} with y={y}")
+    deal_shipped = shipped.reindex(accepted.index, fill_value=0)
+    low = customers["min_contract_racks"].reindex(accepted.index).astype(float) * accepted
+    high = requested.reindex(accepted.index, fill_value=0).astype(float) * accepted
+    outside_deal = (deal_shipped < low - tolerance * scale) | (
+        deal_shipped > high * scale + tolerance
+    )
+    for customer in accepted.index[outside_deal.to_numpy()]:
+        violations.append(
+            f"third_party_deal: {customer} ships {deal_shipped[customer]} "
+            f"with y={accepted[customer]}"
+        )
 
     third_party = allocation.loc[allocation["segment"] == "third_party", "racks"].sum()
     total = allocation["racks"].sum()
     if third_party > instance.policy.third_party_max_share * total * scale + tolerance:
         violations.append(f"third_party_share: {third_party} of {total} racks")
 
+    # cumulative kW per region up to each period: sum per (region, ship period), then a
+    # running sum over every period 1..T, read at the regions.csv rows
     power = allocation["product"].map(products["power_kw"]) * allocation["racks"]
     region = allocation["order"].map(orders["region"])
-    for region_name, period, limit in zip(
-        instance.regions["region"],
-        instance.regions["period"],
-        instance.regions["power_kw"],
-        strict=True,
-    ):
-        used = power[(region == region_name) & (allocation["ship_period"] <= period)].sum()
-        if used > limit * scale + tolerance:
-            violations.append(f"region_power: {region_name},{period} uses {used:g} of {limit:g} kW")
+    periods = pd.RangeIndex(1, instance.periods + 1)
+    per_period = (
+        power.groupby([region, allocation["ship_period"]]).sum().unstack(fill_value=0.0)
+        if len(allocation)
+        else pd.DataFrame(dtype=float)
+    )
+    cumulative = per_period.reindex(columns=periods, fill_value=0.0).cumsum(axis=1).stack()
+    limits = instance.regions
+    keys = pd.MultiIndex.from_arrays([limits["region"], limits["period"]])
+    used = pd.Series(cumulative.reindex(keys, fill_value=0.0).to_numpy(), index=limits.index)
+    over_power = used > limits["power_kw"] * scale + tolerance
+    for row in limits.index[over_power.to_numpy()]:
+        violations.append(
+            f"region_power: {limits.at[row, 'region']},{limits.at[row, 'period']} "
+            f"uses {used[row]:g} of {limits.at[row, 'power_kw']:g} kW"
+        )
     return violations

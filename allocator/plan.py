@@ -352,7 +352,7 @@ def check_plan(
     region = allocation["order"].map(orders["region"])
     periods = pd.RangeIndex(1, instance.periods + 1)
     per_period = (
-        power.groupby([region, allocation["ship_period"]]).sum().unstack(fill_value=0.0)
+        power.groupby([region, allocation["ship_period"]]).sum().unstack(fill_value=0)
         if len(allocation)
         else pd.DataFrame(dtype=float)
     )
@@ -361,9 +361,12 @@ def check_plan(
     keys = pd.MultiIndex.from_arrays([limits["region"], limits["period"]])
     used = pd.Series(cumulative.reindex(keys, fill_value=0.0).to_numpy(), index=limits.index)
     over_power = used > limits["power_kw"] * scale + tolerance
-    for row in limits.index[over_power.to_numpy()]:
-        violations.append(
-            f"region_power: {limits.at[row, 'region']},{limits.at[row, 'period']} "
-            f"uses {used[row]:g} of {limits.at[row, 'power_kw']:g} kW"
-        )
+    for region_name, period, kw, limit in zip(
+        limits["region"][over_power],
+        limits["period"][over_power],
+        used[over_power],
+        limits["power_kw"][over_power],
+        strict=True,
+    ):
+        violations.append(f"region_power: {region_name},{period} uses {kw:g} of {limit:g} kW")
     return violations

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -152,7 +153,9 @@ class _Facts:
     """What the checks share, computed once with whole-table operations: per product and
     period what can exist, what is in stock and whether more surplus can be made; per
     short order its window's closest call against the marginal value of supply and the
-    region row that blocks it."""
+    region row that blocks it; per customer the positions of its short orders in
+    ``orders`` (all of them, and those each order-level finding holds for), so the
+    per-customer checks only index arrays."""
 
     def __init__(
         self,
@@ -171,7 +174,10 @@ class _Facts:
         self.waiting_racks = _floats(self.customers["waiting_list_racks"])
         self.accepted = _floats(self.customers["deal_accepted"])
         self.available_from = _floats(instance.products.set_index("product")["available_from"])
-        self.allocation = allocation
+        self.segments = {str(c): segment for c, segment in self.customers["segment"].items()}
+        self.shipped_racks = float(allocation["racks"].sum())
+        third_party = allocation["segment"] == "third_party"
+        self.third_party_racks = float(allocation.loc[third_party, "racks"].sum())
         self.has_duals = marginal_values is not None
         base_dual, power_dual = _duals(marginal_values)
         periods = _period_table(instance, allocation, surplus, base_dual)
@@ -179,9 +185,10 @@ class _Facts:
         orders = _add_window(orders, instance, periods)
         orders = _add_own_shipments(orders, instance, allocation)
         self.orders = _add_power_block(orders, instance, allocation, power_dual)
-        self.by_customer = {str(c): rows for c, rows in self.orders.groupby("customer")}
+        self.columns = {name: self.orders[name].to_numpy() for name in self.orders.columns}
+        self.by_customer = {str(c): rows for c, rows in _positions(self.orders, "customer")}
         self.findings = {
-            finding: {str(c): rows for c, rows in self.orders[holds].groupby("customer")}
+            finding: _rows_by_customer(self.by_customer, holds.to_numpy(dtype=bool))
             for finding, holds in _classify(self.orders, self.has_duals).items()
         }
         self.suppliable = _suppliable_racks(self.orders)
@@ -190,8 +197,21 @@ class _Facts:
         waiting = self.customers["waiting_list_racks"]
         return [str(c) for c in waiting.index[waiting > SHORT_TOLERANCE]]
 
-    def orders_of(self, customer: str) -> pd.DataFrame:
-        return self.by_customer.get(customer, self.orders.iloc[0:0])
+    def orders_of(self, customer: str) -> np.ndarray:
+        """The positions in ``orders`` of the customer's short orders, in table order."""
+        return self.by_customer.get(customer, np.empty(0, dtype=np.intp))
+
+    def order(self, row: int) -> dict[str, Any]:
+        """The facts of the short order at position ``row`` of ``orders``."""
+        return {name: values[row] for name, values in self.columns.items()}
+
+    def values(self, column: str, rows: np.ndarray) -> np.ndarray:
+        """Column ``column`` of ``orders`` at the positions ``rows``."""
+        return self.columns[column][rows]
+
+    def short_racks(self, rows: np.ndarray) -> float:
+        """The unserved racks of the short orders at ``rows``."""
+        return float(self.values("short", rows).sum())
 
     def min_contract_racks(self, customer: str) -> float:
         return self.min_contract[customer]
@@ -215,6 +235,22 @@ class _Facts:
 
 def _floats(column: pd.Series) -> dict[str, float]:
     return {str(key): float(value) for key, value in column.astype(float).items()}
+
+
+def _positions(frame: pd.DataFrame, keys: str | list[str]) -> list[tuple[Any, np.ndarray]]:
+    """Per group of ``frame`` by ``keys`` (rows with a missing key left out), the
+    positions of its rows, in table order."""
+    groups = frame.groupby(keys).indices
+    return [(key, np.asarray(rows, dtype=np.intp)) for key, rows in groups.items()]
+
+
+def _rows_by_customer(
+    by_customer: dict[str, np.ndarray], holds: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per customer, the positions among its short orders where ``holds`` is true (only
+    customers with at least one)."""
+    found = {customer: rows[holds[rows]] for customer, rows in by_customer.items()}
+    return {customer: rows for customer, rows in found.items() if len(rows)}
 
 
 def _tolerance(values: pd.Series) -> pd.Series:
@@ -370,7 +406,9 @@ def _add_window(orders: pd.DataFrame, instance: Instance, periods: pd.DataFrame)
 def _window_rows(orders: pd.DataFrame, instance: Instance, periods: pd.DataFrame) -> pd.DataFrame:
     """One row per (short order, period of its window) with that period's facts and the
     order's unit value there."""
-    served = orders[orders["window_length"] > 0]
+    needed = ["product", "period", "first_ship", "price_per_rack", "margin_per_rack"]
+    needed += ["delay_penalty", "below_fill", "window_length"]
+    served = orders.loc[orders["window_length"] > 0, needed]
     rows = served.loc[served.index.repeat(served["window_length"])]
     period = rows["first_ship"] + rows.groupby(level=0).cumcount()
     facts = periods.reindex(pd.MultiIndex.from_arrays([rows["product"], period]))
@@ -421,37 +459,51 @@ def _add_power_block(
     (power is cumulative). ``block_period``, ``block_used_kw``, ``block_limit_kw``,
     ``power_value``: the summed region_power duals of the rows from first_ship on (what
     one more kW there is worth to a rack shipped in its first window period)."""
-    for column in ("block_period", "block_used_kw", "block_limit_kw", "power_value"):
-        orders[column] = np.nan
+    block = {
+        column: np.full(len(orders), np.nan)
+        for column in ("block_period", "block_used_kw", "block_limit_kw", "power_value")
+    }
     rack_kw = orders["product"].map(instance.products.set_index("product")["power_kw"])
-    used = _region_used_kw(instance, allocation)
-    duals = power_dual.set_index(["region", "period"])["dual"] if len(power_dual) else None
-    served = orders[orders["window_length"] > 0]
-    for (region, kw_value), group in served.groupby([served["region"], rack_kw[served.index]]):
-        kw = float(kw_value)  # type: ignore[arg-type]
-        rows = used[used["region"] == region]
-        if kw <= 0 or rows.empty:
+    power = _region_power_rows(instance, allocation, power_dual)
+    first, last = orders["first_ship"].to_numpy(), orders["last_ship"].to_numpy()
+    served = pd.DataFrame({"region": orders["region"], "kw": rack_kw})
+    served = served[orders["window_length"] > 0]
+    for (region, kw_value), at_rows in _positions(served, ["region", "kw"]):
+        kw = float(kw_value)
+        rows = power.get(str(region))
+        if not kw > 0 or rows is None:  # NaN kW (no such product) never blocks
             continue
-        periods = rows["period"].to_numpy()
-        full = rows[(rows["limit_kw"] - rows["used_kw"]) < kw - 1e-9]
-        at = np.searchsorted(full["period"].to_numpy(), group["last_ship"].to_numpy())
+        full = np.flatnonzero((rows.limit_kw - rows.used_kw) < kw - 1e-9)
+        group = served.index.to_numpy()[at_rows]
+        at = np.searchsorted(rows.period[full], last[group])
         blocked = at < len(full)
-        hits = group.index[blocked]
-        picked = full.iloc[at[blocked]]
-        orders.loc[hits, "block_period"] = picked["period"].to_numpy()
-        orders.loc[hits, "block_used_kw"] = picked["used_kw"].to_numpy()
-        orders.loc[hits, "block_limit_kw"] = picked["limit_kw"].to_numpy()
-        if duals is not None:
-            row_duals = duals.reindex(pd.MultiIndex.from_product([[region], periods]))
-            suffix = np.cumsum(row_duals.fillna(0.0).to_numpy()[::-1])[::-1]
-            start = np.searchsorted(periods, group.loc[hits, "first_ship"].to_numpy())
-            orders.loc[hits, "power_value"] = np.append(suffix, 0.0)[start]
+        hits, picked = group[blocked], full[at[blocked]]
+        block["block_period"][hits] = rows.period[picked]
+        block["block_used_kw"][hits] = rows.used_kw[picked]
+        block["block_limit_kw"][hits] = rows.limit_kw[picked]
+        if rows.dual_from is not None:
+            block["power_value"][hits] = rows.dual_from[np.searchsorted(rows.period, first[hits])]
+    for column, values in block.items():
+        orders[column] = values
     orders["rack_kw"] = rack_kw
     return orders
 
 
-def _region_used_kw(instance: Instance, allocation: pd.DataFrame) -> pd.DataFrame:
-    """Every regions.csv row with the kW the plan delivers to its region by its period."""
+class _RegionRows(NamedTuple):
+    """A region's ``regions.csv`` rows by period: the limit, the kW the plan delivers to
+    it by then and (with duals) the region_power duals summed from each row on, with a
+    trailing 0 for "after the last row"."""
+
+    period: np.ndarray
+    limit_kw: np.ndarray
+    used_kw: np.ndarray
+    dual_from: np.ndarray | None
+
+
+def _region_power_rows(
+    instance: Instance, allocation: pd.DataFrame, power_dual: pd.DataFrame
+) -> dict[str, _RegionRows]:
+    """Every region's regions.csv rows with the kW the plan delivers to it by each."""
     power_kw = instance.products.set_index("product")["power_kw"]
     region_of = instance.orders.set_index("order")["region"]
     shipped = pd.DataFrame(
@@ -461,24 +513,31 @@ def _region_used_kw(instance: Instance, allocation: pd.DataFrame) -> pd.DataFram
             "kw": allocation["racks"] * allocation["product"].map(power_kw),
         }
     )
+    shipped_period = shipped["period"].to_numpy()
+    shipped_kw = shipped["kw"].to_numpy(dtype=float)
+    shipments = dict(_positions(shipped, "region"))
     regions = instance.regions.sort_values(["region", "period"], kind="stable")
-    used = []
-    for region, rows in regions.groupby("region", sort=False):
-        mine = shipped[shipped["region"] == region].sort_values("period")
-        by_then = np.concatenate([[0.0], np.cumsum(mine["kw"].to_numpy(dtype=float))])
-        at = np.searchsorted(mine["period"].to_numpy(), rows["period"].to_numpy(), side="right")
-        used.append(
-            pd.DataFrame(
-                {
-                    "region": region,
-                    "period": rows["period"].to_numpy(),
-                    "limit_kw": rows["power_kw"].to_numpy(dtype=float),
-                    "used_kw": by_then[at],
-                }
-            )
-        )
-    columns = ["region", "period", "limit_kw", "used_kw"]
-    return pd.concat(used, ignore_index=True) if used else pd.DataFrame(columns=columns)
+    regions = regions.reset_index(drop=True)
+    dual = None
+    if len(power_dual):
+        duals = power_dual.set_index(["region", "period"])["dual"]
+        keys = pd.MultiIndex.from_arrays([regions["region"], regions["period"]])
+        dual = duals.reindex(keys).fillna(0.0).to_numpy()
+    period = regions["period"].to_numpy()
+    limit_kw = regions["power_kw"].to_numpy(dtype=float)
+    power = {}
+    for region, rows in _positions(regions, "region"):
+        mine = shipments.get(region, np.empty(0, dtype=np.intp))
+        # by period, equal periods as sort_values("period") leaves them (a quicksort, not
+        # stable), which fixes the order of the running sums
+        mine = mine[shipped_period[mine].argsort(kind="quicksort")]
+        by_then = np.concatenate([[0.0], np.cumsum(shipped_kw[mine])])
+        at = np.searchsorted(shipped_period[mine], period[rows], side="right")
+        dual_from = None
+        if dual is not None:
+            dual_from = np.append(np.cumsum(dual[rows][::-1])[::-1], 0.0)
+        power[str(region)] = _RegionRows(period[rows], limit_kw[rows], by_then[at], dual_from)
+    return power
 
 
 # --- per order -----------------------------------------------------------------------
@@ -524,18 +583,18 @@ def _order_reasons(facts: _Facts, customer: str) -> list[Reason]:
     }
     reasons = []
     for finding in ORDER_REASONS:
-        orders = facts.findings[finding].get(customer)
-        if orders is not None:
-            reasons.append(builders[finding](facts, orders))
+        rows = facts.findings[finding].get(customer)
+        if rows is not None:
+            reasons.append(builders[finding](facts, rows))
     return reasons
 
 
-def _headline(text: str, orders: pd.DataFrame) -> str:
-    return f"{text} ({racks_text(float(orders['short'].sum()))}): "
+def _headline(text: str, facts: _Facts, rows: np.ndarray) -> str:
+    return f"{text} ({racks_text(facts.short_racks(rows))}): "
 
 
-def _no_supply(facts: _Facts, orders: pd.DataFrame) -> Reason:
-    order = orders.iloc[0]
+def _no_supply(facts: _Facts, rows: np.ndarray) -> Reason:
+    order = facts.order(rows[0])
     product, last = str(order["product"]), int(order["last_ship"])
     if order["window_length"] == 0:
         available = int(facts.available_from[product])
@@ -545,63 +604,64 @@ def _no_supply(facts: _Facts, orders: pd.DataFrame) -> Reason:
         )
     else:
         detail = f"0 racks of {product} can be made or held by {facts.label(last)}"
-    text = _headline("no supply in its delivery window", orders) + detail
-    return Reason("no_supply", text, 0.0, float(orders["short"].sum()))
+    text = _headline("no supply in its delivery window", facts, rows) + detail
+    return Reason("no_supply", text, 0.0, facts.short_racks(rows))
 
 
-def _used_up(facts: _Facts, orders: pd.DataFrame) -> Reason:
-    order = orders.iloc[0]
+def _used_up(facts: _Facts, rows: np.ndarray) -> Reason:
+    order = facts.order(rows[0])
     detail = (
         f"no {order['product']} rack is left in stock in its window and no more surplus can "
         f"be made by {facts.label(order['last_ship'])}; "
         f"{format_racks(order['shipped_by_last'])} racks are shipped by then, "
         f"{format_racks(order['own_by_last'])} of them to it"
     )
-    text = _headline("no supply left in its delivery window", orders) + detail
-    return Reason("no_supply", text, 0.0, float(orders["short"].sum()))
+    text = _headline("no supply left in its delivery window", facts, rows) + detail
+    return Reason("no_supply", text, 0.0, facts.short_racks(rows))
 
 
-def _outbid(facts: _Facts, orders: pd.DataFrame) -> Reason:
+def _outbid(facts: _Facts, rows: np.ndarray) -> Reason:
     """Reports the order that came closest to getting racks."""
-    order = _closest_call(orders)
+    order = facts.order(_closest_call(facts, rows))
     detail = (
         f"one {order['product']} rack in {facts.label(order['gap_period'])} is worth "
         f"{facts.money(order['gap_dual'])} at the margin, {order['order']} earns "
         f"{facts.money(order['gap_value'])} per rack"
     )
-    text = _headline("every rack in its window earns more elsewhere", orders) + detail
-    return Reason("outbid", text, float(order["gap_dual"]), float(orders["short"].sum()))
+    text = _headline("every rack in its window earns more elsewhere", facts, rows) + detail
+    return Reason("outbid", text, float(order["gap_dual"]), facts.short_racks(rows))
 
 
-def _closest_call(orders: pd.DataFrame) -> pd.Series:
+def _closest_call(facts: _Facts, rows: np.ndarray) -> int:
     """The order whose unit value came nearest to (or furthest above) its supply's."""
-    return orders.iloc[int(np.argmax(orders["gap"].to_numpy(dtype=float)))]
+    return int(rows[np.argmax(facts.values("gap", rows))])
 
 
-def _surplus_cost(facts: _Facts, orders: pd.DataFrame) -> Reason:
-    order = orders.iloc[int(np.argmax((orders["dear_value"] - orders["dear_cost"]).to_numpy()))]
+def _surplus_cost(facts: _Facts, rows: np.ndarray) -> Reason:
+    margin = facts.values("dear_value", rows) - facts.values("dear_cost", rows)
+    order = facts.order(rows[np.argmax(margin)])
     detail = (
         f"no {order['product']} rack is left in stock in its window, and one more surplus "
         f"rack for {facts.label(order['dear_period'])} costs "
         f"{facts.money(order['dear_cost'])} (surplus cost and holding), {order['order']} "
         f"earns {facts.money(order['dear_value'])} per rack"
     )
-    text = _headline("more surplus costs more than it earns", orders) + detail
-    return Reason("surplus_cost", text, float(order["dear_cost"]), float(orders["short"].sum()))
+    text = _headline("more surplus costs more than it earns", facts, rows) + detail
+    return Reason("surplus_cost", text, float(order["dear_cost"]), facts.short_racks(rows))
 
 
-def _next_in_line(facts: _Facts, orders: pd.DataFrame) -> Reason:
-    order = orders.iloc[0]
+def _next_in_line(facts: _Facts, rows: np.ndarray) -> Reason:
+    order = facts.order(rows[0])
     detail = (
         f"one more {order['product']} rack in {facts.label(order['gap_period'])} is worth "
         f"{facts.money(order['gap_dual'])} at the margin, what {order['order']} earns per rack"
     )
-    text = _headline("next in line for more supply", orders) + detail
-    return Reason("next_in_line", text, float(order["gap_dual"]), float(orders["short"].sum()))
+    text = _headline("next in line for more supply", facts, rows) + detail
+    return Reason("next_in_line", text, float(order["gap_dual"]), facts.short_racks(rows))
 
 
-def _region_power(facts: _Facts, orders: pd.DataFrame) -> Reason:
-    order = orders.iloc[0]
+def _region_power(facts: _Facts, rows: np.ndarray) -> Reason:
+    order = facts.order(rows[0])
     slack = float(order["block_limit_kw"] - order["block_used_kw"])
     detail = (
         f"{order['region']} has used {order['block_used_kw']:,.0f} of "
@@ -615,15 +675,15 @@ def _region_power(facts: _Facts, orders: pd.DataFrame) -> Reason:
             f"; one more kW there from {facts.label(order['first_ship'])} on is worth "
             f"{facts.money(figure)}"
         )
-    text = _headline("its region's power is full", orders) + detail
-    return Reason("region_power", text, figure, float(orders["short"].sum()))
+    text = _headline("its region's power is full", facts, rows) + detail
+    return Reason("region_power", text, figure, facts.short_racks(rows))
 
 
 # --- per customer --------------------------------------------------------------------
 
 
 def _customer_reasons(facts: _Facts, customer: str) -> list[Reason]:
-    if facts.customers.loc[customer, "segment"] != "third_party":
+    if facts.segments[customer] != "third_party":
         return []
     reasons = [_share_cap(facts, customer), _deal_not_worth(facts, customer)]
     return [reason for reason in reasons if reason is not None]
@@ -636,9 +696,7 @@ def _share_cap(facts: _Facts, customer: str) -> Reason | None:
     share = float(facts.instance.policy.third_party_max_share)
     if share >= 1.0:
         return None
-    allocation = facts.allocation
-    total = float(allocation["racks"].sum())
-    third_party = float(allocation.loc[allocation["segment"] == "third_party", "racks"].sum())
+    total, third_party = facts.shipped_racks, facts.third_party_racks
     slack = share * total - third_party
     needed = 1.0
     if facts.is_rejected(customer):
@@ -663,7 +721,6 @@ def _deal_not_worth(facts: _Facts, customer: str) -> Reason | None:
         return None
     racks = facts.waiting(customer)
     min_contract = facts.min_contract_racks(customer)
-    orders = facts.orders_of(customer)
     suppliable = facts.suppliable.get(customer, 0.0)
     if min_contract > suppliable + 1e-9:
         text = (
@@ -673,7 +730,7 @@ def _deal_not_worth(facts: _Facts, customer: str) -> Reason | None:
         )
         return Reason("deal_not_worth", text, suppliable, racks)
     onboarding = facts.onboarding_cost(customer)
-    best, positive = _best_deal_value(orders, min_contract)
+    best, positive = _best_deal_value(facts, facts.orders_of(customer), min_contract)
     if positive <= 0 or (onboarding <= 0 and min_contract <= positive):
         return None
     if best > onboarding + 1e-6 + 1e-9 * abs(onboarding):
@@ -690,7 +747,9 @@ def _deal_not_worth(facts: _Facts, customer: str) -> Reason | None:
 def _suppliable_racks(orders: pd.DataFrame) -> dict[str, float]:
     """Per customer, the most racks its short orders could get: per product, their racks
     capped by what can be made or held by the latest end of their windows."""
-    served = orders[orders["window_length"] > 0]
+    served = orders.loc[
+        orders["window_length"] > 0, ["customer", "product", "short", "supply_by_last"]
+    ]
     by_product = served.groupby(["customer", "product"]).agg(
         racks=("short", "sum"), supply=("supply_by_last", "max")
     )
@@ -698,13 +757,16 @@ def _suppliable_racks(orders: pd.DataFrame) -> dict[str, float]:
     return _floats(capped.groupby(level=0).sum())
 
 
-def _best_deal_value(orders: pd.DataFrame, min_contract: float) -> tuple[float, float]:
+def _best_deal_value(facts: _Facts, rows: np.ndarray, min_contract: float) -> tuple[float, float]:
     """The most a deal of at least ``min_contract`` racks earns over the marginal value of
-    the supply it takes (each order at the best period of its window, ``gap``), and how
-    many racks earn more than their supply."""
-    served = orders[orders["gap"].notna()].sort_values("gap", ascending=False)
+    the supply it takes (each short order at ``rows`` at the best period of its window,
+    ``gap``), and how many racks earn more than their supply."""
+    gap = facts.values("gap", rows)
+    served = ~np.isnan(gap)
+    gap, short = gap[served], facts.values("short", rows)[served]
+    best_first = _descending(gap)
     best = taken = positive = 0.0
-    for net, racks in zip(served["gap"], served["short"], strict=True):
+    for net, racks in zip(gap[best_first].tolist(), short[best_first].tolist(), strict=True):
         if net > 0:
             positive += racks
         take = racks if net > 0 else max(0.0, min(racks, min_contract - taken))
@@ -713,17 +775,25 @@ def _best_deal_value(orders: pd.DataFrame, min_contract: float) -> tuple[float, 
     return best, positive
 
 
+def _descending(values: np.ndarray) -> np.ndarray:
+    """The positions that sort ``values`` (no NaN) from largest to smallest, equal values
+    in the order ``DataFrame.sort_values(ascending=False)`` leaves them (a quicksort of
+    the reversed values, not stable), which fixes the order of the running sums."""
+    reversed_positions = np.arange(len(values))[::-1]
+    return reversed_positions[values[::-1].argsort(kind="quicksort")][::-1]
+
+
 def _unexplained(facts: _Facts, customer: str) -> Reason:
     racks = facts.waiting(customer)
-    orders = facts.orders_of(customer)
-    served = orders[orders["gap"].notna()]
-    if not facts.has_duals or served.empty:
+    rows = facts.orders_of(customer)
+    served = rows[~np.isnan(facts.values("gap", rows))]
+    if not facts.has_duals or not len(served):
         text = (
             f"no single limit explains it ({racks_text(racks)}): the plan leaves "
             "supply, power and cap room for it (no marginal values to compare with)"
         )
         return Reason("integrality", text, math.nan, racks)
-    order = _closest_call(served)
+    order = facts.order(_closest_call(facts, served))
     text = (
         f"no single limit explains it ({racks_text(racks)}): in "
         f"{facts.label(order['gap_period'])} {order['order']} earns "

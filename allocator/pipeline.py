@@ -124,6 +124,21 @@ def solve_instance(
         timings["build"] = time.perf_counter() - started
         compiled = compile_model(model)
     timings["hand_off"] = compiled.compile_seconds
+    return solve_built(instance, options, model, compiled, timings)
+
+
+def solve_built(
+    instance: Instance,
+    options: RunOptions,
+    model: pyo.ConcreteModel,
+    compiled: CompiledModel,
+    timings: dict[str, float],
+) -> SolveResult:
+    """Solve a built and compiled model of ``instance`` and read the result back: the
+    part of `solve_instance` after the hand-off, shared with `allocator.resolve`, which
+    passes a model built for another instance with the same rows and columns and arrays
+    updated to this one. ``model`` names rows and columns (plan, marginal values);
+    ``timings`` gets the solve phases added."""
     duals = None
     is_mip = not options.relax and bool(compiled.is_integer.any())
     if is_mip and options.lp_first:

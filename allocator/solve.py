@@ -187,6 +187,69 @@ def start_objective(compiled: CompiledModel, start: np.ndarray) -> float:
     return float(np.dot(np.asarray(compiled.lp.col_cost_), start)) + compiled.objective_offset
 
 
+@dataclass(frozen=True)
+class ModelArrays:
+    """The numbers of a compiled model as NumPy arrays: costs, column and row bounds, and
+    the column-wise matrix (``a_start``, ``a_index``, ``a_value``). `allocator.resolve`
+    updates entries of a copy; which rows and columns exist stays the model's."""
+
+    col_cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    a_start: np.ndarray
+    a_index: np.ndarray
+    a_value: np.ndarray
+
+
+def model_arrays(compiled: CompiledModel) -> ModelArrays:
+    """The arrays of ``compiled`` (copies: changing them leaves ``compiled`` as it is)."""
+    lp, matrix = compiled.lp, compiled.lp.a_matrix_
+    return ModelArrays(
+        np.array(lp.col_cost_, dtype=float),
+        np.array(lp.col_lower_, dtype=float),
+        np.array(lp.col_upper_, dtype=float),
+        np.array(lp.row_lower_, dtype=float),
+        np.array(lp.row_upper_, dtype=float),
+        np.array(matrix.start_, dtype=np.int64),
+        np.array(matrix.index_, dtype=np.int64),
+        np.array(matrix.value_, dtype=float),
+    )
+
+
+def with_arrays(
+    compiled: CompiledModel, arrays: ModelArrays, start: np.ndarray | None
+) -> CompiledModel:
+    """A new `CompiledModel` like ``compiled`` (same rows, columns, integrality, sense
+    and offset) but with ``arrays`` and the MIP ``start``; ``compiled`` is not changed."""
+    started = time.perf_counter()
+    base = compiled.lp
+    lp = highspy.HighsLp()
+    lp.num_col_ = base.num_col_
+    lp.num_row_ = base.num_row_
+    lp.col_cost_ = arrays.col_cost
+    lp.col_lower_ = arrays.col_lower
+    lp.col_upper_ = arrays.col_upper
+    lp.row_lower_ = arrays.row_lower
+    lp.row_upper_ = arrays.row_upper
+    lp.offset_ = base.offset_
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = arrays.a_start
+    lp.a_matrix_.index_ = arrays.a_index
+    lp.a_matrix_.value_ = arrays.a_value
+    lp.sense_ = base.sense_
+    return CompiledModel(
+        lp,
+        compiled.columns,
+        compiled.row_names,
+        compiled.is_integer,
+        compiled.objective_offset,
+        time.perf_counter() - started,
+        start,
+    )
+
+
 def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) -> highspy.Highs:
     # HiGHS starts one scheduler per process and refuses a later, different `threads`
     # ("global scheduler has already been initialized"): reset it when the count changes.

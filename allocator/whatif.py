@@ -9,9 +9,13 @@ it. Names are deterministic and readable (``surplus-x1.5__policy.third_party_max
 
 Each scenario is a separate solve. The worker gets the base `Instance` (pickleable
 DataFrames) and the scenario, rebuilds the variant with `build_instance` and solves it
-with its own HiGHS (one thread by default): Pyomo models are never shipped. Workers are
-Dask distributed processes (a `LocalCluster` with one single-threaded worker per core, or
-an existing cluster at ``--scheduler``); ``--workers 1`` solves in this process.
+with its own HiGHS (one thread by default): Pyomo models are never shipped. A worker
+keeps the base instance's model compiled and solves a variant that changes only bounds,
+right-hand sides or costs (surplus wafers, the policy values, prices...) on a copy of its
+arrays with those numbers updated (`allocator.resolve`; the same arrays a rebuild gives);
+any other variant is built and compiled whole. Workers are Dask distributed processes
+(a `LocalCluster` with one single-threaded worker per core, or an existing cluster at
+``--scheduler``); ``--workers 1`` solves in this process.
 
 Results are written as each scenario arrives: ``DIR/scenarios/<name>/`` gets the full
 `allocator solve` outputs (atomically, by `allocator.report`), then ``scenario.json``,
@@ -46,7 +50,8 @@ import numpy as np
 import pandas as pd
 
 from allocator.instance import Instance, Policy, build_instance
-from allocator.pipeline import RunOptions, SolveResult, solve_instance
+from allocator.pipeline import RunOptions, SolveResult
+from allocator.resolve import solve_instance, variants_of
 from allocator.schema import SETTINGS, TABLES
 
 if TYPE_CHECKING:
@@ -373,10 +378,11 @@ def scenario_hash(base: Instance, scenario: Scenario, options: RunOptions) -> st
     something, and the solve options (not the HiGHS log switch)."""
     solver = dataclasses.asdict(options.solver)
     solver.pop("log", None)
+    run = options.as_dict()
     content = {
         "instance": base.content_hash,
         "changes": scenario.canonical_changes(base),
-        "options": {**options.as_dict(), "solver": solver},
+        "options": {**run, "solver": solver},
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
@@ -411,7 +417,8 @@ def solve_scenario(base: Instance, scenario: Scenario, options: RunOptions) -> S
         started = time.perf_counter()
         instance = scenario_instance(base, scenario)
         try:
-            result = solve_instance(instance, options)
+            with variants_of(base):
+                result = solve_instance(instance, options)
         except InfeasibleError as error:
             seconds = time.perf_counter() - started
             return ScenarioOutcome(instance, None, error.conflicts, error.method, seconds, worker)

@@ -30,6 +30,7 @@ from allocator.solve import (
     lp_duals,
     read_start,
     solve_compiled,
+    start_lp_duals_beside,
     start_objective,
 )
 
@@ -42,6 +43,10 @@ class RunOptions:
     strict: bool = False
     relax: bool = False
     marginal_values: bool = True
+    lp_beside: bool = True
+    """For a MIP, solve the LP relaxation for the marginal values in a second process
+    while the MIP runs, when the machine has a core to spare (`allocator.lp_beside`).
+    Off where every core already runs a solve (what-if workers)."""
     lp_first: bool = False
     """For a MIP, solve the LP relaxation first: marginal values and a rounded MIP start.
     Off by default: with that start HiGHS 1.15.1 stayed in the root node of a generated
@@ -148,30 +153,44 @@ def solve_built(
         # the time limit covers the whole solve, LP relaxation included
         remaining = max(solver.time_limit - timings["lp_relaxation"], 0.01)
         solver = dataclasses.replace(solver, time_limit=remaining)
-    outcome = solve_compiled(compiled, solver, integer=not options.relax, duals=options.relax)
-    timings["highs"] = outcome.solve_seconds
-    if outcome.status == Status.INFEASIBLE:
-        raise _explain_infeasible(instance, options, compiled)
-    if options.relax:
-        duals = outcome.row_duals
+    beside = None
+    if is_mip and options.marginal_values and duals is None and options.lp_beside:
+        beside = start_lp_duals_beside(compiled, options.solver)
+    try:
+        outcome = solve_compiled(compiled, solver, integer=not options.relax, duals=options.relax)
+        timings["highs"] = outcome.solve_seconds
+        if beside is not None and outcome.values is None:
+            beside.cancel()  # no plan, no marginal values; and an IIS may follow
+        if outcome.status == Status.INFEASIBLE:
+            raise _explain_infeasible(instance, options, compiled)
+        if options.relax:
+            duals = outcome.row_duals
 
-    started = time.perf_counter()
-    plan = objective = None
-    terms: dict[str, float] = {}
-    violations: list[str] = []
-    if outcome.values is not None:
-        integral = not options.relax
-        plan = extract_plan(instance, compiled, outcome.values, integral=integral)
-        terms = objective_terms(instance, plan)
-        objective = sum(terms.values())
-        violations = check_plan(instance, plan, strict=options.strict, integral=integral)
-    marginal = source = None
-    if options.marginal_values and outcome.values is not None:
-        source = "lp" if options.relax else "lp_relaxation"
-        if duals is None:
-            duals = lp_duals(compiled, options.solver)
-        if duals is not None:
-            marginal = marginal_values(instance, model, compiled, duals)
+        started = time.perf_counter()
+        plan = objective = None
+        terms: dict[str, float] = {}
+        violations: list[str] = []
+        if outcome.values is not None:
+            integral = not options.relax
+            plan = extract_plan(instance, compiled, outcome.values, integral=integral)
+            terms = objective_terms(instance, plan)
+            objective = sum(terms.values())
+            violations = check_plan(instance, plan, strict=options.strict, integral=integral)
+        marginal = source = None
+        if options.marginal_values and outcome.values is not None:
+            source = "lp" if options.relax else "lp_relaxation"
+            finished = False
+            if duals is None and beside is not None:
+                waited = time.perf_counter()
+                finished, duals = beside.result()
+                timings["lp_relaxation_wait"] = time.perf_counter() - waited
+            if duals is None and not finished:
+                duals = lp_duals(compiled, options.solver)
+            if duals is not None:
+                marginal = marginal_values(instance, model, compiled, duals)
+    finally:  # also when reading back fails: no LP child outlives the solve
+        if beside is not None:
+            beside.cancel()
     timings["extract"] = time.perf_counter() - started
     return SolveResult(
         instance,

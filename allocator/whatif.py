@@ -379,6 +379,7 @@ def scenario_hash(base: Instance, scenario: Scenario, options: RunOptions) -> st
     solver = dataclasses.asdict(options.solver)
     solver.pop("log", None)
     run = options.as_dict()
+    run.pop("lp_beside", None)  # where the LP is solved, not what it gives
     content = {
         "instance": base.content_hash,
         "changes": scenario.canonical_changes(base),
@@ -777,6 +778,8 @@ def run_dask(
     from distributed import as_completed
 
     base_future = client.scatter(base, broadcast=True, hash=False)
+    # every core already runs a worker: no second process for the marginal-value LP
+    options = dataclasses.replace(options, lp_beside=False)
     futures = {
         client.submit(
             solve_scenario, base_future, scenario, options, key=f"allocator-whatif-{key}"

@@ -175,6 +175,25 @@ def test_strict_subprocess_exit_code(tmp_path: Path) -> None:
     assert "internal_fill[A]" in run.stderr
 
 
+def test_solve_subprocess_skips_teardown_after_flushing(tmp_path: Path) -> None:
+    """A successful `solve` ends with os._exit: the summary table still reaches stdout
+    through a pipe and the result folder is complete."""
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [*ALLOCATOR, "solve", str(TINY / "stock-balance-carry"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "objective" in run.stdout.lower()
+    assert "written to" in run.stdout
+    assert run.stdout.rstrip().endswith("┘")  # the table's last line: all of it flushed
+    for name in ("allocation.csv", "summary.json", "marginal_values.csv", "customers.csv"):
+        assert (out / name).exists(), name
+    assert summary_of(out)["status"] == "optimal"
+
+
 def test_strict_feasible_and_non_strict_penalty(tmp_path: Path) -> None:
     solve_ok(TINY / "internal-fill-strict-feasible", "--out", tmp_path / "a", "--strict")
     assert summary_of(tmp_path / "a")["status"] == "optimal"

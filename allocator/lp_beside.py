@@ -7,7 +7,8 @@ in a fresh process that imports only numpy and highspy; the planner waits
 for the slower of the two instead of their sum. Any failure of the side process (it
 died, it could not start) returns None and the caller solves the LP itself.
 
-This module is also the child's entry point, so it imports nothing from allocator.
+This module is also the child's entry point, so it imports nothing from allocator but
+`allocator.lp_arrays` (no Pyomo).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
-LpArrays = dict[str, Any]
-"""The HighsLp fields as numpy arrays and numbers (picklable, unlike HighsLp)."""
+from allocator.lp_arrays import ModelArrays, highs_lp
 
 
 def spare_core(threads: int) -> bool:
@@ -40,7 +40,9 @@ class DualsBeside:
     the duals pickled on its stdout (not `multiprocessing`, whose ``spawn`` re-imports
     the caller's main module)."""
 
-    def __init__(self, arrays: LpArrays, options: dict[str, Any]) -> None:
+    def __init__(
+        self, arrays: ModelArrays, offset: float, maximize: bool, options: dict[str, Any]
+    ) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "allocator.lp_beside"],
             stdin=subprocess.PIPE,
@@ -50,7 +52,8 @@ class DualsBeside:
         stdin = self._process.stdin
         assert stdin is not None
         try:
-            pickle.dump((arrays, options), stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            task = (arrays, offset, maximize, options)
+            pickle.dump(task, stdin, protocol=pickle.HIGHEST_PROTOCOL)
             stdin.close()
         except OSError:  # the child died at once
             self.cancel()
@@ -82,28 +85,20 @@ class DualsBeside:
                 stream.close()
 
 
-def _child(arrays: LpArrays, options: dict[str, Any], answer: IO[bytes]) -> None:
+def _child(
+    arrays: ModelArrays,
+    offset: float,
+    maximize: bool,
+    options: dict[str, Any],
+    answer: IO[bytes],
+) -> None:
     """Solve the LP and write its row duals (None unless optimal)."""
     import highspy
 
     highs = highspy.Highs()
     for name, value in options.items():
         highs.setOptionValue(name, value)
-    lp = highspy.HighsLp()
-    lp.num_col_ = arrays["num_col"]
-    lp.num_row_ = arrays["num_row"]
-    lp.col_cost_ = arrays["col_cost"]
-    lp.col_lower_ = arrays["col_lower"]
-    lp.col_upper_ = arrays["col_upper"]
-    lp.row_lower_ = arrays["row_lower"]
-    lp.row_upper_ = arrays["row_upper"]
-    lp.offset_ = arrays["offset"]
-    lp.sense_ = highspy.ObjSense.kMaximize if arrays["maximize"] else highspy.ObjSense.kMinimize
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = arrays["start"]
-    lp.a_matrix_.index_ = arrays["index"]
-    lp.a_matrix_.value_ = arrays["value"]
-    highs.passModel(lp)
+    highs.passModel(highs_lp(arrays, offset=offset, maximize=maximize))
     highs.run()
     duals = None
     if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
@@ -113,5 +108,5 @@ def _child(arrays: LpArrays, options: dict[str, Any], answer: IO[bytes]) -> None
 
 
 if __name__ == "__main__":
-    lp_arrays, highs_options = pickle.load(sys.stdin.buffer)
-    _child(lp_arrays, highs_options, sys.stdout.buffer)
+    lp_arrays, lp_offset, lp_maximize, highs_options = pickle.load(sys.stdin.buffer)
+    _child(lp_arrays, lp_offset, lp_maximize, highs_options, sys.stdout.buffer)

@@ -78,12 +78,12 @@ import pyomo.environ as pyo
 from allocator import pipeline
 from allocator.errors import InfeasibleError
 from allocator.instance import Instance, Policy
+from allocator.lp_arrays import ModelArrays
 from allocator.model import ModelOptions, build_model, set_plan_start
 from allocator.plan import empty_plan
 from allocator.schema import TABLES
 from allocator.solve import (
     CompiledModel,
-    ModelArrays,
     compile_model,
     model_arrays,
     read_start,

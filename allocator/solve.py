@@ -28,6 +28,7 @@ from pyomo.common.errors import InfeasibleConstraintException
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from allocator.errors import InfeasibleError
+from allocator.lp_arrays import ModelArrays, highs_lp
 from allocator.lp_beside import DualsBeside, spare_core
 
 DEFAULT_SEED = 20270101
@@ -151,22 +152,13 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     row_lower = np.where(multipliers <= 0, rhs, -math.inf)
     row_upper = np.where(multipliers >= 0, rhs, math.inf)
 
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_cols
-    lp.num_row_ = n_rows
     cost = info.c.toarray()[0] if info.c.shape[0] else np.zeros(n_cols)
-    lp.col_cost_ = cost
-    lp.col_lower_ = lower
-    lp.col_upper_ = upper
-    lp.row_lower_ = row_lower
-    lp.row_upper_ = row_upper
-    lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = info.A.indptr
-    lp.a_matrix_.index_ = info.A.indices
-    lp.a_matrix_.value_ = info.A.data
+    arrays = ModelArrays(
+        cost, lower, upper, row_lower, row_upper, info.A.indptr, info.A.indices, info.A.data
+    )
     sense = info.objectives[0].sense if info.objectives else pyo.minimize
-    lp.sense_ = highspy.ObjSense.kMaximize if sense == pyo.maximize else highspy.ObjSense.kMinimize
+    offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
+    lp = highs_lp(arrays, offset=offset, maximize=sense == pyo.maximize)
     row_names = [row.constraint.name for row in info.rows]
     return CompiledModel(
         lp, columns, row_names, is_integer, lp.offset_, time.perf_counter() - started, start
@@ -192,20 +184,8 @@ def start_objective(compiled: CompiledModel, start: np.ndarray) -> float:
     return float(np.dot(np.asarray(compiled.lp.col_cost_), start)) + compiled.objective_offset
 
 
-@dataclass(frozen=True)
-class ModelArrays:
-    """The numbers of a compiled model as NumPy arrays: costs, column and row bounds, and
-    the column-wise matrix (``a_start``, ``a_index``, ``a_value``). `allocator.resolve`
-    updates entries of a copy; which rows and columns exist stays the model's."""
-
-    col_cost: np.ndarray
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    a_start: np.ndarray
-    a_index: np.ndarray
-    a_value: np.ndarray
+def _maximizes(lp: highspy.HighsLp) -> bool:
+    return bool(lp.sense_ == highspy.ObjSense.kMaximize)
 
 
 def model_arrays(compiled: CompiledModel) -> ModelArrays:
@@ -230,20 +210,7 @@ def with_arrays(
     and offset) but with ``arrays`` and the MIP ``start``; ``compiled`` is not changed."""
     started = time.perf_counter()
     base = compiled.lp
-    lp = highspy.HighsLp()
-    lp.num_col_ = base.num_col_
-    lp.num_row_ = base.num_row_
-    lp.col_cost_ = arrays.col_cost
-    lp.col_lower_ = arrays.col_lower
-    lp.col_upper_ = arrays.col_upper
-    lp.row_lower_ = arrays.row_lower
-    lp.row_upper_ = arrays.row_upper
-    lp.offset_ = base.offset_
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = arrays.a_start
-    lp.a_matrix_.index_ = arrays.a_index
-    lp.a_matrix_.value_ = arrays.a_value
-    lp.sense_ = base.sense_
+    lp = highs_lp(arrays, offset=base.offset_, maximize=_maximizes(base))
     return CompiledModel(
         lp,
         compiled.columns,
@@ -345,24 +312,12 @@ def start_lp_duals_beside(compiled: CompiledModel, options: SolverOptions) -> Du
     too small for the ~0.6 s of starting the child to pay."""
     if compiled.lp.num_col_ < LP_BESIDE_MIN_COLUMNS or not spare_core(options.threads):
         return None
-    lp = compiled.lp
-    arrays = {
-        "num_col": lp.num_col_,
-        "num_row": lp.num_row_,
-        "col_cost": np.asarray(lp.col_cost_),
-        "col_lower": np.asarray(lp.col_lower_),
-        "col_upper": np.asarray(lp.col_upper_),
-        "row_lower": np.asarray(lp.row_lower_),
-        "row_upper": np.asarray(lp.row_upper_),
-        "offset": lp.offset_,
-        "maximize": lp.sense_ == highspy.ObjSense.kMaximize,
-        "start": np.asarray(lp.a_matrix_.start_),
-        "index": np.asarray(lp.a_matrix_.index_),
-        "value": np.asarray(lp.a_matrix_.value_),
-    }
     quiet = SolverOptions(options.time_limit, options.mip_gap, options.threads, options.seed)
     try:
-        return DualsBeside(arrays, quiet.highs_options())
+        lp = compiled.lp
+        return DualsBeside(
+            model_arrays(compiled), lp.offset_, _maximizes(lp), quiet.highs_options()
+        )
     except OSError:  # no process could be started: the caller solves the LP itself
         return None
 

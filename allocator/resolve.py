@@ -234,6 +234,7 @@ class CompiledBase:
             self.model = build_model(instance, options)
             self.build_seconds = time.perf_counter() - started
             self.compiled = compile_model(self.model)
+        self.variables = self.compiled.names.variables(self.model)
         self.instance = instance
         self.options = options
         self.arrays = model_arrays(self.compiled)
@@ -241,19 +242,18 @@ class CompiledBase:
 
     def _index(self, instance: Instance) -> None:
         model = self.model
-        column_of = {id(var): index for index, var in enumerate(self.compiled.columns)}
-        row_of: dict[str, int] = {}
-        for index, name in enumerate(self.compiled.row_names):
-            if name in row_of:
-                raise Rebuild(f"{name} is two rows (a ranged constraint): not updated in place")
-            row_of[name] = index
+        names = self.compiled.names
+        if names.has_ranges():
+            raise Rebuild("a ranged constraint is two rows: not updated in place")
 
         def columns(component: pyo.Var, positions: np.ndarray) -> _Columns:
-            found = [column_of.get(id(var), -1) for var in component.values()]
+            column_of = names.columns_of(component.name)
+            found = [column_of.get(key, -1) for key in component]
             return _Columns(np.asarray(found, dtype=np.int64), positions)
 
         def rows(component: pyo.Constraint, positions: np.ndarray) -> _Rows:
-            found = [row_of.get(con.name, -1) for con in component.values()]
+            row_of = names.rows_of(component.name)
+            found = [row_of.get(key, -1) for key in component]
             if -1 in found:
                 raise Rebuild(f"a row of {component.name} has no variables: not updated in place")
             return _Rows(np.asarray(found, dtype=np.int64), positions)
@@ -290,10 +290,10 @@ class CompiledBase:
         self.share_entries = np.zeros(0, dtype=np.int64)
         self.share_third_party = np.zeros(0, dtype=bool)
         if "all" in model.third_party_share:
-            share_row = row_of.get(model.third_party_share["all"].name, -1)
+            share_row = names.rows_of("third_party_share").get("all", -1)
             entries = np.flatnonzero(self.arrays.a_index == share_row)
             entry_columns = np.searchsorted(starts, entries, side="right") - 1
-            third_party = np.zeros(len(self.compiled.columns), dtype=bool)
+            third_party = np.zeros(self.compiled.lp.num_col_, dtype=bool)
             segments = instance.orders["segment"].to_numpy()[self.ship.positions]
             present = self.ship.columns >= 0
             third_party[self.ship.columns[present & (segments == "third_party")]] = True
@@ -328,7 +328,7 @@ class CompiledBase:
         start = self.compiled.start
         if "stock" in parts and not self.options.strict:
             set_plan_start(self.model, variant, empty_plan(variant))  # as build_model does
-            start = read_start(self.compiled.columns)
+            start = read_start(self.variables)
         return with_arrays(self.compiled, arrays, start)
 
     def _costs(self, variant: Instance) -> np.ndarray:

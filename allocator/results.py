@@ -1,14 +1,14 @@
-"""Solver output -> tidy tables: the plan, marginal values, the summary. The last place
-Pyomo is touched."""
+"""Solver output -> tidy tables: the plan, marginal values, the summary, read through the
+compiled model's names (`allocator.compile.Names`), not Pyomo objects."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
 
 from allocator.instance import Instance
 from allocator.plan import Plan, make_plan
@@ -21,9 +21,13 @@ INTEGRALITY_TOLERANCE = 1e-5
 def _values_by_component(
     compiled: CompiledModel, values: np.ndarray
 ) -> dict[str, dict[Any, float]]:
+    names = compiled.names
     by_component: dict[str, dict[Any, float]] = defaultdict(dict)
-    for var, value in zip(compiled.columns, values, strict=True):
-        by_component[var.parent_component().local_name][var.index()] = float(value)
+    for code, name in enumerate(names.components):
+        columns = np.flatnonzero(names.column_code == code)
+        by_component[name] = dict(
+            zip([names.column_index[c] for c in columns], values[columns].tolist(), strict=True)
+        )
     return by_component
 
 
@@ -56,31 +60,29 @@ def extract_plan(
     return make_plan(instance, ship, surplus, accepted)
 
 
-def marginal_values(
-    instance: Instance, model: pyo.ConcreteModel, compiled: CompiledModel, duals: np.ndarray
-) -> pd.DataFrame:
+def marginal_values(instance: Instance, compiled: CompiledModel, duals: np.ndarray) -> pd.DataFrame:
     """What one more unit of each resource is worth (currency per unit): the LP row dual
     of foundry_surplus (per wafer), stock_balance (per base rack) and region_power (per kW).
     A resource whose row is absent (nothing can use it) is worth 0."""
-    row_of: dict[str, int] = {}
-    for index, name in enumerate(compiled.row_names):
-        row_of.setdefault(name, index)
+    names = compiled.names
 
-    def dual(constraint: Any, key: Any) -> float:
-        if key not in constraint:
-            return 0.0
-        row = row_of.get(constraint[key].name)
-        return 0.0 if row is None else float(duals[row]) + 0.0
+    def duals_of(component: str) -> Callable[[Any], float]:
+        row_of = names.rows_of(component)
 
+        def dual(key: Any) -> float:
+            row = row_of.get(key)
+            return 0.0 if row is None else float(duals[row]) + 0.0
+
+        return dual
+
+    surplus_wafers = duals_of("foundry_surplus")
+    base_racks = duals_of("stock_balance")
+    region_power = duals_of("region_power")
     rows: list[tuple[str, str, int, float]] = []
     for period in range(1, instance.periods + 1):
-        rows.append(("surplus_wafers", "", period, dual(model.foundry_surplus, period)))
+        rows.append(("surplus_wafers", "", period, surplus_wafers(period)))
     for product, period in zip(instance.supply["product"], instance.supply["period"], strict=True):
-        rows.append(
-            ("base_racks", product, int(period), dual(model.stock_balance, (product, int(period))))
-        )
+        rows.append(("base_racks", product, int(period), base_racks((product, int(period)))))
     for region, period in zip(instance.regions["region"], instance.regions["period"], strict=True):
-        rows.append(
-            ("region_power", region, int(period), dual(model.region_power, (region, int(period))))
-        )
+        rows.append(("region_power", region, int(period), region_power((region, int(period)))))
     return pd.DataFrame(rows, columns=MARGINAL_COLUMNS)

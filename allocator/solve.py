@@ -1,10 +1,10 @@
 """Hand the Pyomo model to HiGHS and get a typed outcome back: the only module that
 names HiGHS.
 
-The model is compiled in memory by Pyomo's standard-form compiler
-(`pyomo.repn.plugins.standard_form`) into sparse arrays and passed to highspy in one
-call; no file is written in a normal solve. Working on the arrays directly gives full
-control of what the Pyomo solver wrappers get in the way of: the incumbent of a
+The model is compiled in memory into sparse arrays (`allocator.compile`, equal to
+Pyomo's standard-form compiler) and passed to highspy in one call; no file is written
+in a normal solve. Working on the arrays directly gives full control of what the Pyomo
+solver wrappers get in the way of: the incumbent of a
 time-limited MIP is kept (not raised on), threads and the random seed are always set,
 the LP relaxation for marginal values is the same arrays with integrality dropped, and
 HiGHS's IIS is available for an infeasible strict model.
@@ -13,7 +13,7 @@ HiGHS's IIS is available for an infeasible strict model.
 from __future__ import annotations
 
 import enum
-import math
+import functools
 import os
 import re
 import tempfile
@@ -25,8 +25,8 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.errors import InfeasibleConstraintException
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from allocator.compile import Names, compile_arrays
 from allocator.errors import InfeasibleError
 from allocator.lp_arrays import ModelArrays, highs_lp
 from allocator.lp_beside import DualsBeside, spare_core
@@ -89,16 +89,27 @@ class SolverOptions:
 
 @dataclass
 class CompiledModel:
-    """The model as arrays, with the Pyomo row and column objects for naming."""
+    """The model as arrays, with the names of its rows and columns (no Pyomo objects:
+    the Pyomo model can be freed once this exists)."""
 
     lp: highspy.HighsLp
-    columns: list[pyo.Var]
-    row_names: list[str]
+    names: Names
     is_integer: np.ndarray
     objective_offset: float
     compile_seconds: float
     start: np.ndarray | None = None
     """A feasible solution to start HiGHS from (the variables' Pyomo values), if complete."""
+
+    @functools.cached_property
+    def row_names(self) -> list[str]:
+        """Each row's constraint name, e.g. ``internal_fill[aws-us-east-1]`` (made when
+        first asked for: ~5 us a name)."""
+        return [self.names.row_name(row) for row in range(len(self.names.row_index))]
+
+    @functools.cached_property
+    def column_names(self) -> list[str]:
+        """Each column's variable name, e.g. ``ship_racks[o000001,3]``."""
+        return [self.names.column_name(column) for column in range(self.lp.num_col_)]
 
 
 @dataclass
@@ -125,10 +136,11 @@ def highs_version() -> str:
 
 
 def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
-    """Pyomo model -> HighsLp: sparse column-wise A, row bounds, column bounds, integrality."""
+    """Pyomo model -> HighsLp: sparse column-wise A, row bounds, column bounds, integrality
+    (`allocator.compile`, the same arrays as Pyomo's standard-form compiler)."""
     started = time.perf_counter()
     try:
-        info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+        compiled = compile_arrays(model)
     except InfeasibleConstraintException as error:
         # A row with no variables whose bound fails, e.g. a strict internal fill no
         # order can ship to: infeasible before any solve.
@@ -136,32 +148,16 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
         raise InfeasibleError(
             [match.group(1) if match else str(error)], "a constraint with no variables"
         ) from error
-    columns = list(info.columns)
-    n_cols, n_rows = len(columns), len(info.rows)
-    lower = np.empty(n_cols)
-    upper = np.empty(n_cols)
-    is_integer = np.zeros(n_cols, dtype=bool)
-    for index, var in enumerate(columns):
-        low, high = var.bounds
-        lower[index] = -math.inf if low is None else low
-        upper[index] = math.inf if high is None else high
-        is_integer[index] = var.is_integer()
-    start = read_start(columns)
-    rhs = np.asarray(info.rhs, dtype=float)
-    multipliers = np.fromiter((multiplier for _, multiplier in info.rows), int, n_rows)
-    row_lower = np.where(multipliers <= 0, rhs, -math.inf)
-    row_upper = np.where(multipliers >= 0, rhs, math.inf)
-
-    cost = info.c.toarray()[0] if info.c.shape[0] else np.zeros(n_cols)
-    arrays = ModelArrays(
-        cost, lower, upper, row_lower, row_upper, info.A.indptr, info.A.indices, info.A.data
-    )
-    sense = info.objectives[0].sense if info.objectives else pyo.minimize
-    offset = float(info.c_offset[0]) if len(info.c_offset) else 0.0
-    lp = highs_lp(arrays, offset=offset, maximize=sense == pyo.maximize)
-    row_names = [row.constraint.name for row in info.rows]
+    columns = compiled.columns
+    is_integer = np.fromiter((var.is_integer() for var in columns), bool, len(columns))
+    lp = highs_lp(compiled.arrays, offset=compiled.offset, maximize=compiled.maximize)
     return CompiledModel(
-        lp, columns, row_names, is_integer, lp.offset_, time.perf_counter() - started, start
+        lp,
+        compiled.names,
+        is_integer,
+        lp.offset_,
+        time.perf_counter() - started,
+        read_start(columns),
     )
 
 
@@ -213,8 +209,7 @@ def with_arrays(
     lp = highs_lp(arrays, offset=base.offset_, maximize=_maximizes(base))
     return CompiledModel(
         lp,
-        compiled.columns,
-        compiled.row_names,
+        compiled.names,
         compiled.is_integer,
         compiled.objective_offset,
         time.perf_counter() - started,
@@ -339,15 +334,15 @@ def irreducible_conflict(compiled: CompiledModel, options: SolverOptions) -> lis
     if status == highspy.HighsStatus.kError or not iis.valid_:
         return []
     names = [compiled.row_names[row] for row in iis.row_index_]
-    names += [f"bounds of {compiled.columns[col].name}" for col in iis.col_index_]
+    names += [f"bounds of {compiled.names.column_name(col)}" for col in iis.col_index_]
     return list(dict.fromkeys(names))
 
 
 def write_model_file(compiled: CompiledModel, path: Path, *, integer: bool = True) -> None:
     """Export the model as ``.mps`` or ``.lp`` (by suffix), atomically."""
     highs = _make_highs(compiled, SolverOptions(), integer)
-    for index, var in enumerate(compiled.columns):
-        highs.passColName(index, _safe_name(var.name))
+    for index in range(compiled.lp.num_col_):
+        highs.passColName(index, _safe_name(compiled.names.column_name(index)))
     for index, name in enumerate(compiled.row_names):
         highs.passRowName(index, _safe_name(f"{name}#{index}"))
     path.parent.mkdir(parents=True, exist_ok=True)

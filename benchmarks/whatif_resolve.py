@@ -142,8 +142,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--relax", action="store_true", help="LP sweeps (no warm start)")
     args = parser.parse_args()
-    import scipy.sparse  # noqa: F401  (imported by the first compile: not a phase)
-
     from allocator.pipeline import RunOptions
     from allocator.solve import SolverOptions
 

@@ -123,18 +123,20 @@ def solve_instance(
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    # The collector stays paused through the solve: re-enabled after the build, its first
+    # automatic run would walk the whole live model (0.5 s at 197k columns) for nothing
     with gc_paused():
         model = build_model(instance, options.model_options())
         if extend is not None:
             extend(model)
         timings["build"] = time.perf_counter() - started
         compiled = compile_model(model)
-    timings["hand_off"] = compiled.compile_seconds
-    if not options.lp_first:
-        # the arrays and names are all the solve needs: the model, expressions and all,
-        # is freed while HiGHS runs (see `collecting_garbage`)
-        model = None
-    return solve_built(instance, options, model, compiled, timings)
+        timings["hand_off"] = compiled.compile_seconds
+        if not options.lp_first:
+            # the arrays and names are all the solve needs: the model, expressions and
+            # all, is freed while HiGHS runs (see `collecting_garbage`)
+            model = None
+        return solve_built(instance, options, model, compiled, timings)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -258,10 +259,18 @@ _STATUS = {
 
 
 def solve_compiled(
-    compiled: CompiledModel, options: SolverOptions, *, integer: bool = True, duals: bool = False
+    compiled: CompiledModel,
+    options: SolverOptions,
+    *,
+    integer: bool = True,
+    duals: bool = False,
+    before_run: Callable[[], None] | None = None,
 ) -> SolveOutcome:
-    """Run HiGHS. A time-limited MIP with an incumbent returns it with its gap."""
+    """Run HiGHS. A time-limited MIP with an incumbent returns it with its gap.
+    ``before_run`` is called just before HiGHS starts (which releases the GIL)."""
     highs = _make_highs(compiled, options, integer)
+    if before_run is not None:
+        before_run()
     started = time.perf_counter()
     highs.run()
     seconds = time.perf_counter() - started

@@ -254,6 +254,8 @@ def check_keys(
             continue
         key = list(TABLES[name].key)
         duplicated = frame.duplicated(key, keep="first")
+        if not duplicated.any():
+            continue
         first_row = {
             tuple(values): _row_number(index)
             for index, values in zip(frame.index, frame[key].itertuples(index=False), strict=True)

@@ -22,7 +22,6 @@ Pyomo's compiler with the row names it was used with; no scipy import (0.4 s).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -115,7 +114,6 @@ class Compiled:
     names: Names
     offset: float
     maximize: bool
-    seconds: float
 
 
 class _Codes:
@@ -233,7 +231,6 @@ def compile_arrays(model: pyo.ConcreteModel) -> Compiled:
     Raises `InfeasibleConstraintException` for a row without variables whose bounds fail
     (as Pyomo's compiler does).
     """
-    started = time.perf_counter()
     codes = _Codes()
     terms = _Terms(codes)
     objectives = list(model.component_data_objects(pyo.Objective, active=True))
@@ -309,9 +306,9 @@ def compile_arrays(model: pyo.ConcreteModel) -> Compiled:
         offset += float(cost[where] @ at)
         used &= ~fixed
     if not used.all():
+        matrix = matrix.columns(used)
+        cost = cost[used]
         keep = np.flatnonzero(used)
-        matrix = matrix.columns(keep)
-        cost = cost[keep]
         variables = [variables[c] for c in keep]
         column_code = column_code[keep]
         column_index = [column_index[c] for c in keep]
@@ -339,9 +336,7 @@ def compile_arrays(model: pyo.ConcreteModel) -> Compiled:
         np.asarray(row_code, dtype=np.int32),
         row_index,
     )
-    return Compiled(
-        arrays, variables, names, float(offset), maximize, time.perf_counter() - started
-    )
+    return Compiled(arrays, variables, names, float(offset), maximize)
 
 
 @dataclass
@@ -373,14 +368,12 @@ class _ColumnWise:
         return cls(start, rows, values)
 
     def columns(self, keep: np.ndarray) -> _ColumnWise:
-        """The matrix of the columns ``keep`` (ascending)."""
-        counts = np.diff(self.start)[keep]
-        take = np.concatenate(
-            [np.arange(self.start[c], self.start[c + 1]) for c in keep] or [np.zeros(0, int)]
-        ).astype(np.int64)
-        start = np.zeros(len(keep) + 1, dtype=np.int64)
-        np.cumsum(counts, out=start[1:])
-        return _ColumnWise(start, self.index[take], self.value[take])
+        """The matrix of the columns where the boolean mask ``keep`` is true."""
+        counts = np.diff(self.start)
+        entries = np.repeat(keep, counts)
+        start = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(counts[keep], out=start[1:])
+        return _ColumnWise(start, self.index[entries], self.value[entries])
 
     def times(self, cols: np.ndarray, at: np.ndarray, n_rows: int) -> np.ndarray:
         """A[:, cols] @ at."""

@@ -65,6 +65,7 @@ base-2027, 76 s -> 258 s on the 16k instance (``--modes in_place,warm_start``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -234,11 +235,16 @@ class CompiledBase:
             self.model = build_model(instance, options)
             self.build_seconds = time.perf_counter() - started
             self.compiled = compile_model(self.model)
-        self.variables = self.compiled.names.variables(self.model)
         self.instance = instance
         self.options = options
         self.arrays = model_arrays(self.compiled)
         self._index(instance)
+
+    @functools.cached_property
+    def variables(self) -> list[Any]:
+        """The base model's Var data of each column (for a start read off the model);
+        looked up when first needed, which only a stock change does."""
+        return self.compiled.names.variables(self.model)
 
     def _index(self, instance: Instance) -> None:
         model = self.model

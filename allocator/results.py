@@ -3,7 +3,6 @@ compiled model's names (`allocator.compile.Names`), not Pyomo objects."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ def _values_by_component(
     compiled: CompiledModel, values: np.ndarray
 ) -> dict[str, dict[Any, float]]:
     names = compiled.names
-    by_component: dict[str, dict[Any, float]] = defaultdict(dict)
+    by_component: dict[str, dict[Any, float]] = {}
     for code, name in enumerate(names.components):
         columns = np.flatnonzero(names.column_code == code)
         by_component[name] = dict(

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,12 +25,29 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = sorted(p for p in (ROOT / "instances" / "tiny").iterdir() if p.is_dir())
 
 
+ALLOCATION_COLUMNS = ["order", "customer", "segment", "product", "period", "ship_period", "racks"]
+SURPLUS_COLUMNS = ["product", "period", "racks"]
+
+
 def _read(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
     path = folder / f"{name}.csv"
     return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=columns)
 
 
+def _whole(values: pd.Series) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    return numbers.notna() & (numbers == numbers.round())
+
+
 def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -> None:
+    """Every SPEC.md constraint and the objective, recomputed from the instance's CSVs and
+    the result folder's files with plain pandas; raises AssertionError naming what fails.
+
+    What an order is (customer, segment, region, product, requested period, quantity,
+    price) is looked up by order id in the instance's orders.csv and customers.csv, never
+    taken from allocation.csv, whose copies of those columns must agree with it.
+    Part 1 instances only (no substitutes.csv)."""
+    assert not (instance_dir / "substitutes.csv").exists(), "substitutes are not covered here"
     settings = tomllib.loads((instance_dir / "instance.toml").read_text())
     periods = settings["periods"]
     share = settings["policy"]["third_party_max_share"]
@@ -42,30 +62,64 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
     regions = _read(instance_dir, "regions", ["region", "period", "power_kw"])
 
     summary = json.loads((out / "summary.json").read_text())
-    allocation = pd.read_csv(out / "allocation.csv")
+    written = pd.read_csv(out / "allocation.csv")
     surplus = pd.read_csv(out / "surplus.csv")
     written_customers = pd.read_csv(out / "customers.csv").set_index("customer")
     written_stock = pd.read_csv(out / "stock.csv")
-    assert list(allocation.columns) == [
-        "order",
-        "customer",
-        "segment",
-        "product",
-        "period",
-        "ship_period",
-        "racks",
-    ]
-    assert list(surplus.columns) == ["product", "period", "racks"]
-    assert (allocation["racks"] > 0).all() and (surplus["racks"] > 0).all()
+    assert list(written.columns[:7]) == ALLOCATION_COLUMNS, list(written.columns)
+    assert set(written.columns[7:]) <= {"ordered_product"}, list(written.columns)
+    assert list(surplus.columns) == SURPLUS_COLUMNS, list(surplus.columns)
+
+    # whole numbers: a MIP plan ships and makes whole racks
+    for name, frame in (("allocation.csv", written), ("surplus.csv", surplus)):
+        whole = _whole(frame["racks"])
+        assert whole.all(), (
+            f"{name}: racks not whole numbers: {frame.loc[~whole].to_dict('records')}"
+        )
+        assert (frame["racks"] > 0).all(), f"{name}: rows with racks <= 0"
+
+    # what each row's order is, from the instance; allocation.csv's copies must agree
+    unknown = sorted(set(written["order"]) - set(orders.index))
+    assert not unknown, f"allocation.csv: orders not in orders.csv: {unknown}"
+    order = orders.loc[written["order"]].reset_index()
+    facts = {
+        "customer": order["customer"],
+        "segment": order["customer"].map(customers["segment"]),
+        "product": order["product"],
+        "period": order["period"],
+    }
+    if "ordered_product" in written.columns:
+        facts["ordered_product"] = order["product"]
+    for column, expected in facts.items():
+        differ = written[column].astype(str).to_numpy() != expected.astype(str).to_numpy()
+        assert not differ.any(), (
+            f"allocation.csv {column} disagrees with the instance: "
+            f"{written.loc[differ, ['order', column]].to_dict('records')}, instance says "
+            f"{expected[differ].tolist()}"
+        )
+    # from here on, only the instance's facts and the plan's decisions are used
+    allocation = pd.DataFrame(
+        {
+            "order": written["order"].to_numpy(),
+            "customer": facts["customer"].to_numpy(),
+            "segment": facts["segment"].to_numpy(),
+            "region": order["customer"].map(customers["region"]).to_numpy(),
+            "product": facts["product"].to_numpy(),
+            "period": facts["period"].to_numpy(),
+            "ship_period": written["ship_period"].to_numpy(),
+            "racks": written["racks"].to_numpy(dtype=float),
+        }
+    )
 
     # windows respected, no order over-shipped
-    order = orders.loc[allocation["order"]]
-    first = np.maximum(order["period"].to_numpy(), products.loc[order["product"], "available_from"])
-    last = np.minimum(order["period"].to_numpy() + order["max_delay"].to_numpy(), periods)
-    assert (allocation["ship_period"].to_numpy() >= first).all()
-    assert (allocation["ship_period"].to_numpy() <= last).all()
+    first = np.maximum(order["period"], order["product"].map(products["available_from"]))
+    last = np.minimum(order["period"] + order["max_delay"], periods)
+    outside = (allocation["ship_period"] < first) | (allocation["ship_period"] > last)
+    outside_rows = allocation.loc[outside, ["order", "ship_period"]].to_dict("records")
+    assert not outside.any(), f"ships outside W(o): {outside_rows}"
     per_order = allocation.groupby("order")["racks"].sum()
-    assert (per_order <= orders.loc[per_order.index, "racks"]).all()
+    over = per_order > orders.loc[per_order.index, "racks"]
+    assert not over.any(), f"order_quantity: over-shipped {per_order[over].to_dict()}"
 
     # stock never negative, and equal to what stock.csv says
     holding_total = 0.0
@@ -80,55 +134,69 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
                 (allocation["product"] == product) & (allocation["ship_period"] == period), "racks"
             ].sum()
             stock += base + made - shipped
-            assert stock >= -1e-9, f"negative stock {product} {period}"
-            written = written_stock.loc[
+            assert stock >= -1e-9, f"stock_balance: negative stock {product} {period}: {stock}"
+            written_row = written_stock.loc[
                 (written_stock["product"] == product) & (written_stock["period"] == period),
                 "stock",
             ]
-            assert math.isclose(float(written.iloc[0]), stock, abs_tol=1e-6)
+            assert len(written_row) == 1, f"stock.csv: no single row for {product} {period}"
+            assert math.isclose(float(written_row.iloc[0]), stock, abs_tol=1e-6), (
+                f"stock.csv {product} {period}: {written_row.iloc[0]} != {stock}"
+            )
             holding_total += row["holding_cost"] * stock
 
-    # surplus within its limits and the foundry's wafers
+    # surplus within its limits and the foundry's wafers (a missing row is 0)
     wafers: dict[int, float] = {}
     for row in surplus.itertuples():
-        assert row.period >= products.loc[row.product, "available_from"]
-        assert row.racks <= supply.loc[(row.product, row.period), "surplus_max_racks"]
+        assert row.product in products.index, f"surplus.csv: unknown product {row.product}"
+        assert products.loc[row.product, "available_from"] <= row.period <= periods, (
+            f"surplus before available_from or after the horizon: {row.product} {row.period}"
+        )
+        limit = supply["surplus_max_racks"].get((row.product, row.period), 0)
+        assert row.racks <= limit, f"surplus above surplus_max_racks: {row.product} {row.period}"
         wafers[row.period] = (
             wafers.get(row.period, 0.0) + row.racks * products.loc[row.product, "wafers_per_rack"]
         )
     for period, used in wafers.items():
-        assert used <= foundry.get(period, 0.0) + 1e-6
+        offered = foundry.get(period, 0.0)
+        assert used <= offered + 1e-6, f"foundry_surplus {period}: {used} > {offered} wafers"
 
     # region power, cumulative
-    region_of = allocation["customer"].map(customers["region"])
     kw = allocation["product"].map(products["power_kw"]) * allocation["racks"]
     for row in regions.itertuples():
-        used = kw[(region_of == row.region) & (allocation["ship_period"] <= row.period)].sum()
-        assert used <= row.power_kw + 1e-6
+        used = kw[(allocation["region"] == row.region) & (allocation["ship_period"] <= row.period)]
+        assert used.sum() <= row.power_kw + 1e-6, (
+            f"region_power {row.region} {row.period}: {used.sum()} > {row.power_kw} kW"
+        )
 
-    # third-party share and deals
+    # third-party share and deals, internal fill
     third_party = allocation.loc[allocation["segment"] == "third_party", "racks"].sum()
-    assert third_party <= share * allocation["racks"].sum() + 1e-6
+    total = allocation["racks"].sum()
+    assert third_party <= share * total + 1e-6, f"third_party_share: {third_party} of {total}"
     shipped_by = allocation.groupby("customer")["racks"].sum()
     requested_by = orders.groupby("customer")["racks"].sum()
     onboarding_total = penalty_total = 0.0
     for customer, row in customers.iterrows():
         shipped = float(shipped_by.get(customer, 0))
         requested = float(requested_by.get(customer, 0))
-        written = written_customers.loc[customer]
-        assert math.isclose(written["allocated"], shipped)
-        assert math.isclose(written["waiting_list_racks"], requested - shipped)
+        reported = written_customers.loc[customer]
+        assert math.isclose(reported["allocated"], shipped), f"customers.csv allocated {customer}"
+        assert math.isclose(reported["waiting_list_racks"], requested - shipped), (
+            f"customers.csv waiting_list_racks {customer}"
+        )
         if row["segment"] == "third_party":
-            accepted = float(written["deal_accepted"])
-            assert accepted in (0.0, 1.0)
-            assert row["min_contract_racks"] * accepted <= shipped <= requested * accepted
+            accepted = float(reported["deal_accepted"])
+            assert accepted in (0.0, 1.0), f"deal_accepted {customer} = {accepted}"
+            assert row["min_contract_racks"] * accepted <= shipped <= requested * accepted, (
+                f"third_party_deal {customer}: {shipped} racks with y = {accepted}"
+            )
             onboarding_total += row["onboarding_cost"] * accepted
         else:
             short = max(0.0, row["min_fill"] * requested - shipped)
-            assert not (strict and short > 1e-9)
+            assert not (strict and short > 1e-9), f"internal_fill {customer} short in strict mode"
             penalty_total += penalty * short
 
-    # objective recomputed from the plan's rows
+    # objective recomputed from the plan's rows and the instance's prices and margins
     margin = attach.merge(services, on="service")
     margin["value"] = margin["attach_rate"] * margin["margin_per_rack"]
     margin_of = margin.groupby(["customer", "product"])["value"].sum()
@@ -144,14 +212,18 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
         for row in surplus.itertuples()
     )
     objective = revenue - surplus_cost - holding_total - onboarding_total - penalty_total
-    assert math.isclose(summary["objective"], objective, rel_tol=1e-9, abs_tol=1e-6)
+    assert math.isclose(summary["objective"], objective, rel_tol=1e-9, abs_tol=1e-6), (
+        f"summary.json objective {summary['objective']} != recomputed {objective}"
+    )
     assert math.isclose(
         summary["objective"], sum(summary["objective_terms"].values()), rel_tol=1e-9, abs_tol=1e-6
-    )
+    ), "summary.json objective != sum of objective_terms"
     assert math.isclose(
         summary["objective"], summary["solver_objective"], rel_tol=1e-7, abs_tol=1e-4
+    ), "summary.json objective != solver_objective"
+    assert summary["best_bound"] >= summary["objective"] - 1e-6 * max(1.0, abs(objective)), (
+        "summary.json best_bound below the objective"
     )
-    assert summary["best_bound"] >= summary["objective"] - 1e-6 * max(1.0, abs(objective))
 
 
 def _solve(instance_dir: Path, out: Path, *extra: str) -> None:
@@ -197,3 +269,141 @@ def test_generated_plans_hold_every_constraint(seed: int, tmp_path: Path) -> Non
     assert generated.exit_code == 0, generated.output
     _solve(instance_dir, tmp_path / "out")
     check_written_plan(instance_dir, tmp_path / "out")
+
+
+# --- the checker fails on a tampered result ------------------------------------------
+
+TAMPERED = [
+    "order-quantity-cap",  # o1 ships its whole quantity (3 racks)
+    "services-two-products",  # only ot ships (T, third party, product Q)
+    "services-waterfall",  # only oa ships (A, internal; B is internal too)
+    "third-party-share-binding",  # ot (T, third party) and ob (B, internal) ship
+    "foundry-surplus-shared",  # 2 surplus racks of B, the only supply
+    "delay-late-supply",  # 2 racks arrive in period 3, o1 ships them there
+    "region-power-cumulative",  # orders requested in periods 1 and 2
+]
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A correct written result folder per instance (checked once untampered)."""
+    folders = {}
+    for name in TAMPERED:
+        out = tmp_path_factory.mktemp(name) / "out"
+        _solve(TINY_BY_NAME[name], out, "--mip-gap", "0")
+        check_written_plan(TINY_BY_NAME[name], out)
+        folders[name] = out
+    return folders
+
+
+TINY_BY_NAME = {p.name: p for p in TINY}
+
+
+def _copy(solved: dict[str, Path], name: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(solved[name], tmp_path / name))
+
+
+def _edit_csv(out: Path, file: str, edit: Callable[[pd.DataFrame], None]) -> None:
+    frame = pd.read_csv(out / file)
+    edit(frame)
+    frame.to_csv(out / file, index=False, lineterminator="\n")
+
+
+def _row(frame: pd.DataFrame, order: str) -> Any:
+    rows = frame.index[frame["order"] == order]
+    assert len(rows) == 1, frame
+    return rows[0]
+
+
+def test_tampered_one_rack_over_an_order(solved: dict[str, Path], tmp_path: Path) -> None:
+    out = _copy(solved, "order-quantity-cap", tmp_path)
+
+    def over(frame: pd.DataFrame) -> None:
+        row = _row(frame, "o1")
+        assert frame.loc[row, "racks"] == 3  # o1's whole quantity
+        frame.loc[row, "racks"] = 4
+
+    _edit_csv(out, "allocation.csv", over)
+    with pytest.raises(AssertionError, match="order_quantity: over-shipped"):
+        check_written_plan(TINY_BY_NAME["order-quantity-cap"], out)
+
+
+@pytest.mark.parametrize("file", ["allocation.csv", "surplus.csv"])
+def test_tampered_fractional_racks(file: str, solved: dict[str, Path], tmp_path: Path) -> None:
+    out = _copy(solved, "foundry-surplus-shared", tmp_path)
+
+    def halve(frame: pd.DataFrame) -> None:
+        assert len(frame) and frame.loc[0, "racks"] == 2
+        frame["racks"] = frame["racks"].astype(float)
+        frame.loc[0, "racks"] = 1.5
+
+    _edit_csv(out, file, halve)
+    with pytest.raises(AssertionError, match=f"{file}: racks not whole numbers"):
+        check_written_plan(TINY_BY_NAME["foundry-surplus-shared"], out)
+
+
+@pytest.mark.parametrize(
+    "name, order, column, value",
+    [
+        ("services-waterfall", "oa", "customer", "B"),  # same segment, region differs
+        ("third-party-share-binding", "ot", "customer", "B"),
+        ("third-party-share-binding", "ob", "customer", "T"),
+        ("third-party-share-binding", "ob", "segment", "third_party"),
+        ("services-two-products", "ot", "product", "P"),
+        ("region-power-cumulative", "o2", "period", 1),
+    ],
+)
+def test_tampered_order_facts(
+    name: str, order: str, column: str, value: object, solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """A row whose customer, segment, product or requested period is not its order's."""
+    out = _copy(solved, name, tmp_path)
+
+    def wrong(frame: pd.DataFrame) -> None:
+        row = _row(frame, order)
+        assert frame.loc[row, column] != value
+        frame.loc[row, column] = value
+
+    _edit_csv(out, "allocation.csv", wrong)
+    with pytest.raises(AssertionError, match=f"allocation.csv {column} disagrees"):
+        check_written_plan(TINY_BY_NAME[name], out)
+
+
+def test_tampered_stock_negative_by_missing_surplus(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """One surplus rack of B less: ob's 2 racks are one more than was made."""
+    out = _copy(solved, "foundry-surplus-shared", tmp_path)
+
+    def fewer(frame: pd.DataFrame) -> None:
+        assert frame.to_dict("records") == [{"product": "B", "period": 1, "racks": 2}]
+        frame.loc[0, "racks"] = 1
+
+    _edit_csv(out, "surplus.csv", fewer)
+    with pytest.raises(AssertionError, match="stock_balance: negative stock B 1"):
+        check_written_plan(TINY_BY_NAME["foundry-surplus-shared"], out)
+
+
+def test_tampered_stock_negative_by_shipping_early(solved: dict[str, Path], tmp_path: Path) -> None:
+    """o1's racks moved from period 3 to period 2, inside o1's window (1..3) but before
+    the only supply arrives."""
+    out = _copy(solved, "delay-late-supply", tmp_path)
+
+    def early(frame: pd.DataFrame) -> None:
+        row = _row(frame, "o1")
+        assert frame.loc[row, "ship_period"] == 3
+        frame.loc[row, "ship_period"] = 2
+
+    _edit_csv(out, "allocation.csv", early)
+    with pytest.raises(AssertionError, match="stock_balance: negative stock P 2"):
+        check_written_plan(TINY_BY_NAME["delay-late-supply"], out)
+
+
+@pytest.mark.parametrize("off", [1.0, -0.01])
+def test_tampered_objective(off: float, solved: dict[str, Path], tmp_path: Path) -> None:
+    out = _copy(solved, "services-two-products", tmp_path)
+    summary = json.loads((out / "summary.json").read_text())
+    summary["objective"] += off
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    with pytest.raises(AssertionError, match=r"summary.json objective .* != recomputed"):
+        check_written_plan(TINY_BY_NAME["services-two-products"], out)

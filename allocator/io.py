@@ -6,6 +6,8 @@ planner's broken file is reported whole rather than failing on its first bad cel
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -41,6 +43,9 @@ class RawInstance:
     problems: list[Problem] = field(default_factory=list)
     settings_rows: dict[str, int] = field(default_factory=dict)
     """Line (TOML) or row (sheet) of each settings key, ``policy.KEY`` style, for messages."""
+    settings_as_text: bool = False
+    """True when the settings came from a sheet (every value is text); TOML values keep
+    their types, so ``periods = "24"`` or ``24.0`` is refused there."""
 
 
 def read_instance(path: Path) -> RawInstance:
@@ -101,54 +106,136 @@ def _read_csv(folder: Path, name: str, problems: list[Problem]) -> RawTable:
             problems.append(Problem(table.file_name, None, None, "file is missing"))
         return RawTable(name, table.file_name, None)
     try:
-        # utf-8-sig drops the byte-order mark a spreadsheet writes; pandas handles CRLF.
-        # Blank lines are kept (and dropped by `_tidy`) so row numbers stay file lines.
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=False
-        )
-    except pd.errors.EmptyDataError:
-        problems.append(Problem(table.file_name, 1, None, "file is empty: no header row"))
+        # utf-8-sig drops the byte-order mark a spreadsheet writes
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        problems.append(Problem(table.file_name, None, None, f"not UTF-8 text: {error}"))
         return RawTable(name, table.file_name, None)
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        problems.append(Problem(table.file_name, None, None, f"cannot read as CSV: {error}"))
+    except OSError as error:
+        problems.append(Problem(table.file_name, None, None, f"cannot read: {error.strerror}"))
         return RawTable(name, table.file_name, None)
-    return RawTable(name, table.file_name, _tidy(frame))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[tuple[int, list[str]]] = []
+    line = 1
+    try:
+        for fields in reader:
+            records.append((line, fields))  # the line the record starts on
+            line = reader.line_num + 1
+    except csv.Error as error:
+        problems.append(Problem(table.file_name, line, None, f"cannot read as CSV: {error}"))
+        return RawTable(name, table.file_name, None)
+    frame = _frame(table.file_name, records, problems)
+    return RawTable(name, table.file_name, frame)
+
+
+def _frame(
+    source: str, records: list[tuple[int, list[str]]], problems: list[Problem]
+) -> pd.DataFrame | None:
+    """The records (file line, fields) under their header row as a text frame indexed by
+    file line - 2 (so that a problem's row is the line). Reported here: no header, a
+    duplicate column name (then no frame), a row with more fields than the header (its
+    values would land in the wrong columns: the row is left out, the others are checked),
+    values under a column without a name."""
+    if not records or not any(cell.strip() for cell in records[0][1]):
+        what = "sheet" if source.endswith("]") else "file"
+        problems.append(Problem(source, 1, None, f"{what} is empty: no header row"))
+        return None
+    header = [cell.strip() for cell in records[0][1]]
+    duplicated = False
+    seen: dict[str, int] = {}
+    for position, column in enumerate(header, start=1):
+        if column and column in seen:
+            problems.append(
+                Problem(
+                    source,
+                    1,
+                    column,
+                    f"duplicate column name (columns {seen[column]} and {position})",
+                )
+            )
+            duplicated = True
+        seen.setdefault(column, position)
+    width = len(header)
+    rows: list[list[str]] = []
+    index: list[int] = []
+    for line, fields in records[1:]:
+        if len(fields) > width and any(cell.strip() for cell in fields[width:]):
+            problems.append(
+                Problem(
+                    source,
+                    line,
+                    None,
+                    f"row has {len(fields)} fields but the header names {width} columns",
+                )
+            )
+            continue
+        rows.append((fields + [""] * width)[:width])
+        index.append(line - 2)
+    frame = pd.DataFrame(rows, columns=header, index=index, dtype=object).astype(str)
+    unnamed = [position for position, column in enumerate(header) if not column]
+    for position in unnamed:
+        filled = frame.iloc[:, position].str.strip() != ""
+        if filled.any():
+            line = int(frame.index[filled.to_numpy()][0]) + 2
+            problems.append(
+                Problem(source, line, None, f"value under column {position + 1}, which has no name")
+            )
+    if duplicated:  # which of the two is meant cannot be told: the table is not read
+        return None
+    frame = frame.loc[:, [column for column in header if column]]
+    return _tidy(frame)
 
 
 def _read_workbook(path: Path) -> RawInstance:
     problems: list[Problem] = []
     try:
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str, na_filter=False, engine="openpyxl")
+        sheets = pd.read_excel(
+            path, sheet_name=None, dtype=str, na_filter=False, engine="openpyxl", header=None
+        )
     except Exception as error:  # openpyxl raises many types for a broken workbook
         problems.append(Problem(path.name, None, None, f"cannot read workbook: {error}"))
         return RawInstance(str(path), None, path.name, {}, problems)
     settings_source = f"{path.name}[{SETTINGS_SHEET}]"
     rows: dict[str, int] = {}
-    settings = _settings_from_sheet(sheets.get(SETTINGS_SHEET), settings_source, problems, rows)
+    settings_frame = None
+    if SETTINGS_SHEET in sheets:
+        settings_frame = _frame(settings_source, _sheet_records(sheets[SETTINGS_SHEET]), problems)
+    settings = _settings_from_sheet(
+        settings_frame, settings_source, problems, rows, SETTINGS_SHEET in sheets
+    )
     tables: dict[str, RawTable] = {}
     for name, table in TABLES.items():
         source = f"{path.name}[{name}]"
-        frame = sheets.get(name)
-        if frame is None:
+        sheet = sheets.get(name)
+        if sheet is None:
             if not table.optional:
                 problems.append(Problem(source, None, None, "sheet is missing"))
             tables[name] = RawTable(name, source, None)
-        elif frame.columns.empty:
-            problems.append(Problem(source, 1, None, "sheet is empty: no header row"))
-            tables[name] = RawTable(name, source, None)
-        else:
-            tables[name] = RawTable(name, source, _tidy(frame))
-    return RawInstance(str(path), settings, settings_source, tables, problems, rows)
+            continue
+        tables[name] = RawTable(name, source, _frame(source, _sheet_records(sheet), problems))
+    return RawInstance(str(path), settings, settings_source, tables, problems, rows, True)
+
+
+def _sheet_records(sheet: pd.DataFrame) -> list[tuple[int, list[str]]]:
+    """A sheet read without a header as (sheet row, cells) records."""
+    return [
+        (position + 1, ["" if cell is None else str(cell) for cell in cells])
+        for position, cells in enumerate(sheet.itertuples(index=False, name=None))
+    ]
 
 
 def _settings_from_sheet(
-    frame: pd.DataFrame | None, source: str, problems: list[Problem], rows: dict[str, int]
+    frame: pd.DataFrame | None,
+    source: str,
+    problems: list[Problem],
+    rows: dict[str, int],
+    present: bool,
 ) -> dict[str, Any] | None:
     """Turn ``key,value`` rows (``policy.KEY`` for the policy table) into TOML's shape."""
     if frame is None:
-        problems.append(Problem(source, None, None, "sheet is missing"))
+        if not present:
+            problems.append(Problem(source, None, None, "sheet is missing"))
         return None
-    frame = _tidy(frame)
     missing = [column for column in ("key", "value") if column not in frame.columns]
     if missing:
         problems.append(Problem(source, 1, ", ".join(missing), "column is missing"))

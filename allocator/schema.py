@@ -12,6 +12,22 @@ from typing import Literal
 
 Kind = Literal["id", "ref", "segment", "int", "number"]
 
+MAX_PERIODS = 1200
+"""Most planning periods (100 years of months): the model has variables per period, so a
+mistyped ``periods = 1000000000`` must be an error, not an attempt to allocate GiBs."""
+MAX_RACKS = 10**9
+"""Most racks in any count column (orders, supply, stock, contract sizes). Checked on the
+parsed number before it becomes an integer: far inside float64's exact integers (2^53) and
+int64, so no count can wrap around."""
+MAX_MONEY = 1e12
+"""Largest price, cost or penalty, in currency per rack (or per rack and period). HiGHS
+reads a cost of 1e20 or more as infinite and loses precision long before; a trillion
+per rack is far above any real value."""
+MAX_RATE = 1e6
+"""Largest per-rack physical rate: wafers per rack, kW per rack."""
+MAX_AMOUNT = 1e12
+"""Largest wafer or kW amount (foundry surplus wafers, region power)."""
+
 
 @dataclass(frozen=True)
 class Column:
@@ -53,11 +69,15 @@ class Table:
 
 
 def _money(name: str, description: str) -> Column:
-    return Column(name, "number", "currency", description, minimum=0.0)
+    return Column(name, "number", "currency", description, minimum=0.0, maximum=MAX_MONEY)
 
 
 def _period(name: str, description: str) -> Column:
     return Column(name, "int", "period", description, minimum=1, period=True)
+
+
+def _racks(name: str, description: str, minimum: int = 0) -> Column:
+    return Column(name, "int", "racks", description, minimum=minimum, maximum=MAX_RACKS)
 
 
 TABLES: dict[str, Table] = {
@@ -74,16 +94,18 @@ TABLES: dict[str, Table] = {
                     "wafers/rack",
                     "surplus wafers one rack uses",
                     minimum=0.0,
+                    maximum=MAX_RATE,
                 ),
-                Column("power_kw", "number", "kW/rack", "power one rack draws", minimum=0.0),
-                _money("holding_cost", "cost per rack per period in stock"),
                 Column(
-                    "initial_inventory",
-                    "int",
-                    "racks",
-                    "racks in stock before period 1",
-                    minimum=0,
+                    "power_kw",
+                    "number",
+                    "kW/rack",
+                    "power one rack draws",
+                    minimum=0.0,
+                    maximum=MAX_RATE,
                 ),
+                _money("holding_cost", "cost per rack per period in stock"),
+                _racks("initial_inventory", "racks in stock before period 1"),
             ),
             key=("product",),
             description="The rack products.",
@@ -93,14 +115,8 @@ TABLES: dict[str, Table] = {
             (
                 Column("product", "ref", "", "product", ref=("products", "product")),
                 _period("period", "period of output"),
-                Column("base_racks", "int", "racks", "committed foundry output", minimum=0),
-                Column(
-                    "surplus_max_racks",
-                    "int",
-                    "racks",
-                    "most surplus racks that can be assembled",
-                    minimum=0,
-                ),
+                _racks("base_racks", "committed foundry output"),
+                _racks("surplus_max_racks", "most surplus racks that can be assembled"),
                 _money("surplus_cost", "cost per surplus rack made"),
             ),
             key=("product", "period"),
@@ -118,6 +134,7 @@ TABLES: dict[str, Table] = {
                     "wafers",
                     "surplus wafers offered, shared by all products",
                     minimum=0.0,
+                    maximum=MAX_AMOUNT,
                 ),
             ),
             key=("period",),
@@ -141,13 +158,7 @@ TABLES: dict[str, Table] = {
                     "onboarding_cost",
                     "one-time cost of accepting the deal (third_party only, else 0)",
                 ),
-                Column(
-                    "min_contract_racks",
-                    "int",
-                    "racks",
-                    "smallest deal accepted (third_party only, else 0)",
-                    minimum=0,
-                ),
+                _racks("min_contract_racks", "smallest deal accepted (third_party only, else 0)"),
             ),
             key=("customer",),
             description="Internal cloud regions and third-party buyers.",
@@ -159,12 +170,17 @@ TABLES: dict[str, Table] = {
                 Column("customer", "ref", "", "customer", ref=("customers", "customer")),
                 Column("product", "ref", "", "product", ref=("products", "product")),
                 _period("period", "requested delivery period"),
-                Column("racks", "int", "racks", "racks ordered", minimum=1),
+                _racks("racks", "racks ordered", minimum=1),
                 _money(
                     "price_per_rack", "value (internal) or sale price (third_party) of one rack"
                 ),
                 Column(
-                    "max_delay", "int", "periods", "most periods the order may ship late", minimum=0
+                    "max_delay",
+                    "int",
+                    "periods",
+                    "most periods the order may ship late",
+                    minimum=0,
+                    maximum=MAX_PERIODS,
                 ),
                 _money("delay_penalty", "cost per rack per period late"),
             ),
@@ -182,6 +198,7 @@ TABLES: dict[str, Table] = {
                     "currency/rack",
                     "lifetime margin of the service on one rack",
                     minimum=0.0,
+                    maximum=MAX_MONEY,
                 ),
             ),
             key=("service", "product"),
@@ -215,6 +232,7 @@ TABLES: dict[str, Table] = {
                     "kW",
                     "cumulative power available for racks delivered up to this period",
                     minimum=0.0,
+                    maximum=MAX_AMOUNT,
                 ),
             ),
             key=("region", "period"),
@@ -242,7 +260,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("name", "text", "instance name"),
-    Setting("periods", "int", "number of planning periods", minimum=1),
+    Setting("periods", "int", "number of planning periods", minimum=1, maximum=MAX_PERIODS),
     Setting("start", "text", "label of period 1, `YYYY-MM` (reports only)", required=False),
     Setting("currency", "text", "currency of all money columns", required=False, default="USD"),
     Setting(
@@ -257,6 +275,7 @@ SETTINGS: tuple[Setting, ...] = (
         "number",
         "cost per rack an internal customer falls short of its min fill",
         minimum=0.0,
+        maximum=MAX_MONEY,
     ),
 )
 
@@ -286,9 +305,21 @@ def _range_text(column: Column) -> str:
         return "1..periods"
     if column.minimum is None and column.maximum is None:
         return ""
-    low = "" if column.minimum is None else f"{column.minimum:g}"
-    high = "" if column.maximum is None else f"{column.maximum:g}"
-    return f"[{low}, {high}]" if high else f">= {low}"
+    return bounds_text(column.minimum, column.maximum)
+
+
+def bounds_text(low: float | None, high: float | None) -> str:
+    """``[0, 1]``, ``>= 0`` or ``<= 5``: a range as messages and the reference show it."""
+    if high is None:
+        return f">= {_number_text(low)}" if low is not None else "any value"
+    if low is None:
+        return f"<= {_number_text(high)}"
+    return f"[{_number_text(low)}, {_number_text(high)}]"
+
+
+def _number_text(value: float) -> str:
+    """Whole numbers in full (``1000000000``), others as ``%g``."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ reported five times. `load_instance` is the entry point: a valid `Instance`, or 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,15 @@ import pandas as pd
 from allocator.errors import InstanceError, Problem
 from allocator.instance import Instance, Policy, Settings, build_instance
 from allocator.io import RawInstance, RawTable, read_instance
-from allocator.schema import SEGMENTS, SETTINGS, TABLES, Column, Setting
+from allocator.schema import (
+    MAX_PERIODS,
+    SEGMENTS,
+    SETTINGS,
+    TABLES,
+    Column,
+    Setting,
+    bounds_text,
+)
 
 MAX_ROWS_PER_PROBLEM = 20
 """A column with more bad rows than this is reported with the first ones and a count."""
@@ -33,7 +42,9 @@ def load_instance(path: Path) -> Instance:
 
 def validate(raw: RawInstance) -> Instance:
     problems = list(raw.problems)
-    settings = check_settings(raw.settings, raw.settings_source, problems, raw.settings_rows)
+    settings = check_settings(
+        raw.settings, raw.settings_source, problems, raw.settings_rows, as_text=raw.settings_as_text
+    )
     periods = settings.periods if settings else None
     typed: dict[str, pd.DataFrame | None] = {}
     for name, table in raw.tables.items():
@@ -64,9 +75,13 @@ def check_settings(
     source: str,
     problems: list[Problem],
     rows: dict[str, int] | None = None,
+    *,
+    as_text: bool = False,
 ) -> Settings | None:
     """Every required key present, of its type and in range; no unknown key. ``rows``
-    gives the line (TOML) or sheet row of each key, for the messages."""
+    gives the line (TOML) or sheet row of each key, for the messages. ``as_text``: the
+    values are a sheet's text cells; TOML values must have their type (an integer key
+    takes no string and no float)."""
     if raw is None:
         return None
     rows = rows or {}
@@ -82,7 +97,7 @@ def check_settings(
                 problems.append(Problem(source, None, setting.key, "required key is missing"))
             values[setting.key] = setting.default
             continue
-        value, message = _parse_setting(setting, flat[setting.key])
+        value, message = _parse_setting(setting, flat[setting.key], as_text)
         if message:
             problems.append(Problem(source, rows.get(setting.key), setting.key, message))
         values[setting.key] = value
@@ -110,46 +125,67 @@ def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _parse_setting(setting: Setting, value: Any) -> tuple[Any, str | None]:
+def _parse_setting(setting: Setting, value: Any, as_text: bool) -> tuple[Any, str | None]:
     if setting.kind == "text":
-        text = str(value).strip() if isinstance(value, str | int | float) else ""
-        if not isinstance(value, str) or not text:
+        text = value.strip() if isinstance(value, str) else ""
+        if not text:
             return None, f"must be non-empty text (got {value!r})"
+        bad = forbidden_character(text)
+        if bad:
+            return None, f"contains {bad}"
         if setting.key == "start":
             try:
                 pd.Period(text, freq="M")
             except ValueError:
                 return None, f"must be a month like 2027-01 (got {value!r})"
         return text, None
-    number = _to_number(value)
+    number = _to_number(value, as_text)
     if number is None or not math.isfinite(number):
-        return None, f"must be a finite number (got {value!r})"
-    if setting.kind == "int" and not float(number).is_integer():
+        what = "a whole number" if setting.kind == "int" else "a finite number"
+        return None, f"must be {what} (got {value!r})"
+    if setting.kind == "int" and not (float(number).is_integer() and _is_int(value, as_text)):
         return None, f"must be a whole number (got {value!r})"
     if (setting.minimum is not None and number < setting.minimum) or (
         setting.maximum is not None and number > setting.maximum
     ):
-        return None, f"must be in {_bounds_text(setting.minimum, setting.maximum)} (got {value!r})"
-    return (int(number) if setting.kind == "int" else number), None
+        return None, f"must be in {bounds_text(setting.minimum, setting.maximum)} (got {value!r})"
+    return (int(number) if setting.kind == "int" else float(number)), None
 
 
-def _to_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):  # workbook cells arrive as text
+def _to_number(value: Any, as_text: bool) -> float | None:
+    """A TOML number (int or float, never bool or text), or a sheet's text cell."""
+    if as_text and isinstance(value, str):
         try:
             return float(value)
         except ValueError:
             return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float's range
+        return math.inf
+
+
+def _is_int(value: Any, as_text: bool) -> bool:
+    """TOML integers only (``24``, not ``24.0``); a sheet cell holds numbers as text."""
+    return as_text or (isinstance(value, int) and not isinstance(value, bool))
+
+
+FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+"""Unicode categories no identifier may contain: control characters (NUL, newline, tab),
+invisible format characters (right-to-left overrides, zero-width spaces), surrogates,
+private use, line and paragraph separators. Such an id looks like another on screen or
+breaks the files written from it."""
+
+
+def forbidden_character(text: str) -> str | None:
+    """A description of the first character of ``text`` an identifier may not hold."""
+    for char in text:
+        if unicodedata.category(char) in FORBIDDEN_CATEGORIES:
+            name = unicodedata.name(char, "a control character")
+            return f"a control or invisible character U+{ord(char):04X} ({name.lower()})"
     return None
-
-
-def _bounds_text(low: float | None, high: float | None) -> str:
-    if high is None:
-        return f">= {low:g}" if low is not None else "range"
-    return f"[{low:g}, {high:g}]" if low is not None else f"<= {high:g}"
 
 
 # --- tables: columns and cells -------------------------------------------------------
@@ -181,6 +217,11 @@ def check_column(
     empty = text == ""
     _report(raw, column.name, empty, "missing value", problems)
     if column.kind in ("id", "ref"):
+        bad_values = {value for value in text.unique() if forbidden_character(value)}
+        if bad_values:
+            for value in sorted(bad_values):
+                rows = text == value
+                _report(raw, column.name, rows, str(forbidden_character(value)), problems, text)
         return text
     if column.kind == "segment":
         bad = ~empty & ~text.isin(SEGMENTS)
@@ -196,14 +237,19 @@ def check_column(
         fractional = finite & (number != np.floor(number))
         _report(raw, column.name, fractional, "must be a whole number", problems, text)
     low = column.minimum
-    high = float(periods) if column.period and periods is not None else column.maximum
+    high = column.maximum
+    if column.period:  # 1..periods; with periods unknown (a bad instance.toml), its maximum
+        high = float(periods if periods is not None else MAX_PERIODS)
     out_of_range = finite & (
         (number < low if low is not None else False)
         | (number > high if high is not None else False)
     )
-    _report(raw, column.name, out_of_range, f"must be in {_bounds_text(low, high)}", problems, text)
+    _report(raw, column.name, out_of_range, f"must be in {bounds_text(low, high)}", problems, text)
     if column.kind == "int":
-        return number.fillna(0).astype("int64")
+        # cast only what was checked: a whole number in range (the schema's maxima keep
+        # every count far inside int64); anything else is reported and becomes 0
+        valid = finite & ~out_of_range & (number == np.floor(number))
+        return number.where(valid, 0.0).astype("int64")
     return number
 
 

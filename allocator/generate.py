@@ -56,7 +56,6 @@ with a fixed format (integers as integers, money with 2 decimals).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +63,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from allocator.atomic import publish_folder
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -226,11 +227,9 @@ def _ints(values: npt.ArrayLike) -> list[str]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+    """Write ``text`` to ``path`` (inside the folder being filled)."""
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
-    os.replace(tmp, path)
 
 
 def _write_csv(path: Path, columns: dict[str, list[str]]) -> None:
@@ -277,14 +276,14 @@ def generate_instance(
 
     ``regions`` internal cloud regions, ``buyers`` third-party buyers, ``periods``
     monthly periods labelled from ``start``; ``trainium4`` ships from ``next_gen_from``
-    (default: see ``next_gen_start``). The folder may exist; the instance files in it
-    are overwritten, other files are left alone. Same arguments, same bytes.
+    (default: see ``next_gen_start``). The folder is written whole (`publish_folder`):
+    it may be new, empty, or an instance allocator generated before; never a folder of
+    other files. Same arguments, same bytes.
     """
     gen = next_gen_start(periods, next_gen_from)
     _check_arguments(regions, buyers, periods, start, gen)
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if name is None:
         name = f"synthetic-r{regions}-b{buyers}-t{periods}-s{seed}"
 
@@ -441,90 +440,94 @@ def generate_instance(
         region_power = np.round(region_power, 0)
 
     # ---- write -----------------------------------------------------------------------
-    product_names = [p.name for p in _PRODUCTS]
-    order_width = max(6, len(str(n_orders_total)))
-    _write_text(
-        out_dir / "instance.toml",
-        f"name = {_toml_string(name)}\n"
-        f"periods = {periods}\n"
-        f"start = {_toml_string(start)}\n"
-        'currency = "USD"\n'
-        "\n[policy]\n"
-        f"third_party_max_share = {THIRD_PARTY_MAX_SHARE}\n"
-        f"internal_shortfall_penalty = {INTERNAL_SHORTFALL_PENALTY!r}\n",
-    )
-    _write_csv(
-        out_dir / "products.csv",
-        {
-            "product": product_names,
-            "available_from": _ints(available),
-            "wafers_per_rack": _fmt(wafers, "%.2f"),
-            "power_kw": _fmt(power, "%.1f"),
-            "holding_cost": _fmt(holding_cost, "%.2f"),
-            "initial_inventory": _ints(initial_inventory),
-        },
-    )
-    _write_csv(
-        out_dir / "supply.csv",
-        {
-            "product": [n for n in product_names for _ in range(periods)],
-            "period": _ints(np.tile(period_idx, n_products)),
-            "base_racks": _ints(base_racks.ravel()),
-            "surplus_max_racks": _ints(surplus_max.ravel()),
-            "surplus_cost": _fmt(surplus_cost.ravel(), "%.2f"),
-        },
-    )
-    _write_csv(
-        out_dir / "foundry.csv",
-        {"period": _ints(period_idx), "surplus_wafers": _ints(surplus_wafers)},
-    )
-    _write_csv(
-        out_dir / "customers.csv",
-        {
-            "customer": customer_names,
-            "segment": ["internal" if i < regions else "third_party" for i in range(n_customers)],
-            "region": customer_region,
-            "min_fill": _fmt(min_fill, "%.2f"),
-            "onboarding_cost": _fmt(onboarding, "%.2f"),
-            "min_contract_racks": _ints(min_contract),
-        },
-    )
-    names = np.array(customer_names, dtype=object)
-    _write_csv(
-        out_dir / "orders.csv",
-        {
-            "order": [f"o{i + 1:0{order_width}d}" for i in range(n_orders_total)],
-            "customer": names[cust].tolist(),
-            "product": np.array(product_names, dtype=object)[prod].tolist(),
-            "period": _ints(per),
-            "racks": _ints(racks),
-            "price_per_rack": _fmt(price, "%.2f"),
-            "max_delay": _ints(max_delay),
-            "delay_penalty": _fmt(delay_penalty, "%.2f"),
-        },
-    )
-    _write_csv(
-        out_dir / "services.csv",
-        {
-            "service": [s for s in SERVICES for _ in range(n_products)],
-            "product": product_names * len(SERVICES),
-            "margin_per_rack": _fmt(margins.ravel(), "%.2f"),
-        },
-    )
-    _write_csv(
-        out_dir / "attach.csv",
-        {
-            "customer": [c for c in customer_names for _ in SERVICES],
-            "service": list(SERVICES) * n_customers,
-            "attach_rate": _fmt(attach.ravel(), "%.2f"),
-        },
-    )
-    _write_csv(
-        out_dir / "regions.csv",
-        {
-            "region": [r for r in internal_names for _ in range(periods)],
-            "period": _ints(np.tile(period_idx, regions)),
-            "power_kw": _fmt(region_power.ravel(), "%.1f"),
-        },
-    )
-    return out_dir
+    def fill(folder: Path) -> None:
+        product_names = [p.name for p in _PRODUCTS]
+        order_width = max(6, len(str(n_orders_total)))
+        _write_text(
+            folder / "instance.toml",
+            f"name = {_toml_string(name)}\n"
+            f"periods = {periods}\n"
+            f"start = {_toml_string(start)}\n"
+            'currency = "USD"\n'
+            "\n[policy]\n"
+            f"third_party_max_share = {THIRD_PARTY_MAX_SHARE}\n"
+            f"internal_shortfall_penalty = {INTERNAL_SHORTFALL_PENALTY!r}\n",
+        )
+        _write_csv(
+            folder / "products.csv",
+            {
+                "product": product_names,
+                "available_from": _ints(available),
+                "wafers_per_rack": _fmt(wafers, "%.2f"),
+                "power_kw": _fmt(power, "%.1f"),
+                "holding_cost": _fmt(holding_cost, "%.2f"),
+                "initial_inventory": _ints(initial_inventory),
+            },
+        )
+        _write_csv(
+            folder / "supply.csv",
+            {
+                "product": [n for n in product_names for _ in range(periods)],
+                "period": _ints(np.tile(period_idx, n_products)),
+                "base_racks": _ints(base_racks.ravel()),
+                "surplus_max_racks": _ints(surplus_max.ravel()),
+                "surplus_cost": _fmt(surplus_cost.ravel(), "%.2f"),
+            },
+        )
+        _write_csv(
+            folder / "foundry.csv",
+            {"period": _ints(period_idx), "surplus_wafers": _ints(surplus_wafers)},
+        )
+        _write_csv(
+            folder / "customers.csv",
+            {
+                "customer": customer_names,
+                "segment": [
+                    "internal" if i < regions else "third_party" for i in range(n_customers)
+                ],
+                "region": customer_region,
+                "min_fill": _fmt(min_fill, "%.2f"),
+                "onboarding_cost": _fmt(onboarding, "%.2f"),
+                "min_contract_racks": _ints(min_contract),
+            },
+        )
+        names = np.array(customer_names, dtype=object)
+        _write_csv(
+            folder / "orders.csv",
+            {
+                "order": [f"o{i + 1:0{order_width}d}" for i in range(n_orders_total)],
+                "customer": names[cust].tolist(),
+                "product": np.array(product_names, dtype=object)[prod].tolist(),
+                "period": _ints(per),
+                "racks": _ints(racks),
+                "price_per_rack": _fmt(price, "%.2f"),
+                "max_delay": _ints(max_delay),
+                "delay_penalty": _fmt(delay_penalty, "%.2f"),
+            },
+        )
+        _write_csv(
+            folder / "services.csv",
+            {
+                "service": [s for s in SERVICES for _ in range(n_products)],
+                "product": product_names * len(SERVICES),
+                "margin_per_rack": _fmt(margins.ravel(), "%.2f"),
+            },
+        )
+        _write_csv(
+            folder / "attach.csv",
+            {
+                "customer": [c for c in customer_names for _ in SERVICES],
+                "service": list(SERVICES) * n_customers,
+                "attach_rate": _fmt(attach.ravel(), "%.2f"),
+            },
+        )
+        _write_csv(
+            folder / "regions.csv",
+            {
+                "region": [r for r in internal_names for _ in range(periods)],
+                "period": _ints(np.tile(period_idx, regions)),
+                "power_kw": _fmt(region_power.ravel(), "%.1f"),
+            },
+        )
+
+    return publish_folder(out_dir, fill, what="generate OUT")

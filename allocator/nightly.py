@@ -23,6 +23,7 @@ folder is only ever replaced by step 7.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -34,13 +35,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from allocator.atomic import (
+    OutputError,
+    check_replaceable,
+    publish_folder,
+    recover_folder,
+    resolve_output,
+    write_json,
+)
 from allocator.baseline import Baseline, moved_racks, prepare_baseline, stability_cost
 from allocator.errors import InfeasibleError, InstanceError
+from allocator.faults import failpoint
 from allocator.instance import Instance
 from allocator.nightly_config import NightlyConfig
 from allocator.pipeline import RunOptions, SolveResult, solve_instance, versions
 from allocator.plan import check_plan, objective_terms
-from allocator.publish import LockHeldError, RunLock, is_lock_held, publish_folder, recover_folder
+from allocator.publish import LockHeldError, RunLock, is_lock_held
 from allocator.report import result_files, summary_dict
 from allocator.solve import SolverOptions
 from allocator.stability import FROZEN_FIXED, StabilityOptions, StabilitySetup, stability_extension
@@ -98,21 +108,29 @@ def run_nightly(config: NightlyConfig, echo: Echo = _stderr) -> NightlyOutcome:
     """One nightly run (see the module docstring)."""
     started = time.perf_counter()
     try:
-        lock = RunLock(config.lock_path).acquire()
+        check_replaceable(
+            resolve_output(config.publish), protected=[config.instance], what="--publish"
+        )
+    except OutputError as error:
+        return NightlyOutcome(EXIT_INVALID, None, INVALID, f"{error}; not started")
+    locks = [RunLock(config.lock_path)]
+    if config.extra_lock_path is not None:
+        locks.append(RunLock(config.extra_lock_path))
+    try:
+        with contextlib.ExitStack() as held:
+            for lock in locks:
+                held.enter_context(lock.acquire())
+            try:
+                store = RunStore(config.store)
+            except StoreError as error:
+                return NightlyOutcome(EXIT_ERROR, None, FAILED, str(error))
+            with store:
+                for action in recover_folder(config.publish):
+                    echo(f"published folder: {action}")
+                run = NightlyRun(config, store, echo, started)
+                return run.execute()
     except LockHeldError as error:
         return NightlyOutcome(EXIT_LOCKED, None, "locked", str(error))
-    try:
-        try:
-            store = RunStore(config.store)
-        except StoreError as error:
-            return NightlyOutcome(EXIT_ERROR, None, FAILED, str(error))
-        with store:
-            for action in recover_folder(config.publish):
-                echo(f"published folder: {action}")
-            run = NightlyRun(config, store, echo, started)
-            return run.execute()
-    finally:
-        lock.release()
 
 
 def published_run_id(folder: Path) -> int | None:
@@ -255,12 +273,14 @@ class NightlyRun:
             STORED, EXIT_PUBLISHED, "stored", result=result, summary=summary, **outcome_fields
         )
         mark = self._time("store", mark)
+        failpoint("nightly:stored")
         self._phase("publishing")
         message = (
             f"run {self.run_id}: published {config.publish} (objective {result.objective:,.0f}, "
             f"gap {_percent(result.mip_gap)}, racks moved {_racks(moved)})"
         )
         self._publish(result, summary, message)
+        failpoint("nightly:published")
         self._time("publish", mark)
         self.manifest["timings_seconds"] = self._timings()
         self.store.update_run(
@@ -462,10 +482,12 @@ class NightlyRun:
         def fill(folder: Path) -> None:
             for name, frame in result_files(result).items():
                 frame.to_csv(folder / name, index=False, lineterminator="\n")
-            _write_json(folder / "summary.json", summary)
-            _write_json(folder / "manifest.json", self.manifest)
+            write_json(folder / "summary.json", summary)
+            write_json(folder / "manifest.json", self.manifest)
 
-        publish_folder(self.config.publish, fill)
+        publish_folder(
+            self.config.publish, fill, protected=[self.config.instance], what="--publish"
+        )
 
     # --- recording -----------------------------------------------------------------------
 
@@ -554,7 +576,3 @@ def _racks(moved: dict[str, float] | None) -> str:
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.4%}"
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(json.loads(to_json(data)), indent=2) + "\n", encoding="utf-8")

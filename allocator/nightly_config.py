@@ -21,13 +21,15 @@ threads = 2
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from allocator.publish import lock_path_for
-from allocator.solve import DEFAULT_SEED
+from allocator.schema import MAX_MONEY, MAX_PERIODS
+from allocator.solve import DEFAULT_SEED, MAX_SEED, MAX_THREADS
 from allocator.store import DEFAULT_STORE
 
 
@@ -55,7 +57,15 @@ class NightlyConfig:
 
     @property
     def lock_path(self) -> Path:
-        return (self.lock or lock_path_for(self.publish)).absolute()
+        """The published folder's lock, which every run takes (`lock_path_for`)."""
+        return lock_path_for(self.publish)
+
+    @property
+    def extra_lock_path(self) -> Path | None:
+        """The ``--lock`` file, taken as well as `lock_path` (None: not given, or the same)."""
+        if self.lock is None or self.lock.absolute().resolve() == self.lock_path:
+            return None
+        return self.lock.absolute()
 
     @property
     def solver_log_path(self) -> Path:
@@ -75,6 +85,20 @@ KEYS: tuple[str, ...] = tuple(item.name for item in fields(NightlyConfig))
 PATH_KEYS = ("instance", "publish", "lock")
 
 
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "frozen_periods": (0, MAX_PERIODS),
+    "threads": (1, MAX_THREADS),
+    "seed": (0, MAX_SEED),
+}
+"""The range of each whole-number key (HiGHS's seed range, the schema's period limit)."""
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "change_penalty": (0.0, MAX_MONEY),
+    "mip_gap": (0.0, 1.0),
+    "time_limit": (0.0, math.inf),
+}
+"""The range of each number key; ``mip_gap`` < 1 and ``time_limit`` > 0 strictly."""
+
+
 def _check_value(key: str, value: Any) -> Any:
     """``value`` of ``key`` converted to its type; ConfigError naming the key otherwise."""
 
@@ -82,24 +106,30 @@ def _check_value(key: str, value: Any) -> Any:
         if not ok:
             raise ConfigError(f"{key} must be {what}, not {value!r}")
 
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if key in PATH_KEYS or key == "store":
         need(isinstance(value, str | Path) and str(value) != "", "a non-empty path or URL")
         return Path(value) if key in PATH_KEYS else str(value)
     if key in ("strict", "mip_start", "log"):
         need(isinstance(value, bool), "true or false")
         return value
-    if key in ("frozen_periods", "threads", "seed"):
+    if key in INT_RANGES:
+        low, high = INT_RANGES[key]
         need(isinstance(value, int) and not isinstance(value, bool), "a whole number")
-        low = {"frozen_periods": 0, "threads": 1}.get(key)
-        need(low is None or value >= low, f"a whole number >= {low}")
+        need(low <= value <= high, f"a whole number in [{low}, {high}]")
         return int(value)
     if key == "time_limit" and value is None:
         return None
-    need(is_number and float(value) >= 0, "a number >= 0")
+    low_number, high_number = NUMBER_RANGES[key]
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    need(is_number and math.isfinite(float(value)), "a finite number")
+    number = float(value)
     if key == "time_limit":
-        need(float(value) > 0, "a number of seconds > 0")
-    return float(value)
+        need(number > 0, "a number of seconds > 0")
+    elif key == "mip_gap":
+        need(0 <= number < 1, "a relative gap in [0, 1)")
+    else:
+        need(low_number <= number <= high_number, f"a number in [{low_number:g}, {high_number:g}]")
+    return number
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -175,3 +205,7 @@ def _check_store_url(url: str) -> None:
         ) from None
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"store must be sqlite:///FILE or postgresql://..., not {url!r}")
+    if backend == "sqlite" and (make_url(engine_url(url)).database or ":memory:") == ":memory:":
+        raise ConfigError(
+            f"store {url!r} is in memory and would keep no history; give a file: sqlite:///FILE"
+        )

@@ -17,6 +17,7 @@ import pyomo.environ as pyo
 
 from allocator import __version__
 from allocator.errors import InfeasibleError
+from allocator.faults import failpoint
 from allocator.instance import Instance
 from allocator.model import ModelOptions, build_model, set_plan_start
 from allocator.plan import Plan, check_plan, objective_terms, round_plan
@@ -130,6 +131,7 @@ def solve_instance(
         if extend is not None:
             extend(model)
         timings["build"] = time.perf_counter() - started
+        failpoint("solve:built")
         compiled = compile_model(model)
         timings["hand_off"] = compiled.compile_seconds
         if not options.lp_first:
@@ -203,6 +205,7 @@ def solve_built(
                 before_run=before_run,
             )
         timings["highs"] = outcome.solve_seconds
+        failpoint("solve:solved")
         if beside is not None and outcome.values is None:
             beside.cancel()  # no plan, no marginal values; and an IIS may follow
         if outcome.status == Status.INFEASIBLE:

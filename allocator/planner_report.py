@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from allocator.atomic import write_file
 from allocator.html_report import render_report
 from allocator.instance import Instance
 from allocator.result_folder import (
     REPORT_FILE,
     WORKBOOK_FILE,
     ResultFolder,
+    ResultFolderError,
     read_result_folder,
-    write_atomically,
 )
 from allocator.workbook import write_workbook
 
@@ -40,7 +41,7 @@ def write_report(result_dir: Path, instance: Instance | None = None) -> list[Pat
     """
     try:
         folder = read_result_folder(result_dir)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ResultFolderError) as error:
         raise ReportError(str(error)) from None
     folder = _with_why_short(folder, instance)
     html_path = result_dir / REPORT_FILE
@@ -49,9 +50,9 @@ def write_report(result_dir: Path, instance: Instance | None = None) -> list[Pat
     def write_page(path: Path) -> None:
         path.write_text(page, encoding="utf-8")
 
-    write_atomically(html_path, write_page)
+    write_file(html_path, write_page)
     workbook_path = result_dir / WORKBOOK_FILE
-    write_atomically(workbook_path, lambda path: write_workbook(folder, path))
+    write_file(workbook_path, lambda path: write_workbook(folder, path))
     return [html_path, workbook_path]
 
 
@@ -72,7 +73,7 @@ def _with_why_short(folder: ResultFolder, instance: Instance | None) -> ResultFo
     customers["why_short"] = why_short_column(
         instance, folder.allocation, surplus, customers, folder.marginal_values
     )
-    write_atomically(
+    write_file(
         folder.path / "customers.csv",
         lambda path: customers.to_csv(path, index=False, lineterminator="\n"),
     )

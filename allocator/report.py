@@ -8,13 +8,13 @@ never leaves a half-written ``DIR`` and never damages the previous result.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from allocator.atomic import publish_folder, write_json
 from allocator.errors import InfeasibleError
 from allocator.instance import Instance
 from allocator.plan import customer_table, stock_table
@@ -108,19 +108,37 @@ def result_files(result: SolveResult) -> dict[str, pd.DataFrame]:
     return files
 
 
-def write_result(result: SolveResult, out_dir: Path, source: str) -> None:
-    """All outputs of a solve with a plan into ``out_dir``, atomically."""
+def write_result(
+    result: SolveResult,
+    out_dir: Path,
+    source: str,
+    *,
+    extra_json: dict[str, Any] | None = None,
+    protected: Sequence[Path] = (),
+) -> None:
+    """All outputs of a solve with a plan into ``out_dir``, atomically; ``extra_json``:
+    more JSON files (name -> data) that appear with them (a what-if done-marker);
+    ``protected``: the instance path, which ``out_dir`` must not be or hold."""
 
     def fill(folder: Path) -> None:
         for name, frame in result_files(result).items():
             frame.to_csv(folder / name, index=False, lineterminator="\n")
-        _write_json(folder / "summary.json", summary_dict(result, source))
+        write_json(folder / "summary.json", summary_dict(result, source))
+        for name, data in (extra_json or {}).items():
+            write_json(folder / name, data)
 
-    replace_folder(out_dir, fill)
+    publish_folder(out_dir, fill, protected=protected)
 
 
 def write_infeasible(
-    error: InfeasibleError, instance: Instance, options: RunOptions, out_dir: Path, source: str
+    error: InfeasibleError,
+    instance: Instance,
+    options: RunOptions,
+    out_dir: Path,
+    source: str,
+    *,
+    extra_json: dict[str, Any] | None = None,
+    protected: Sequence[Path] = (),
 ) -> None:
     """``summary.json`` (status infeasible) and ``conflicts.csv`` naming the clashing rows."""
 
@@ -137,24 +155,14 @@ def write_infeasible(
         from allocator.pipeline import versions
 
         summary.update(_provenance(instance, options, source, versions()))
-        _write_json(folder / "summary.json", summary)
+        write_json(folder / "summary.json", summary)
         pd.DataFrame({"constraint": list(error.conflicts)}).to_csv(
             folder / "conflicts.csv", index=False, lineterminator="\n"
         )
+        for name, data in (extra_json or {}).items():
+            write_json(folder / name, data)
 
-    replace_folder(out_dir, fill)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-
-
-def replace_folder(out_dir: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a fresh temporary sibling of ``out_dir``, then swap it in atomically (the
-    nightly publish's swap: fsync, rename-exchange where the kernel has it)."""
-    from allocator.publish import publish_folder
-
-    publish_folder(out_dir, fill)
+    publish_folder(out_dir, fill, protected=protected)
 
 
 def print_summary(result: SolveResult, out_dir: Path | None = None, top: int = 5) -> None:

@@ -11,9 +11,6 @@ share: month labels, fairness figures and atomic file writes.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -86,12 +83,37 @@ def period_labels(start: str | None, periods: int) -> dict[int, str]:
     return {t: str(first + (t - 1)) for t in range(1, periods + 1)}
 
 
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "allocation.csv": ("order", "customer", "segment", "product", "period", "ship_period", "racks"),
+    "customers.csv": ("customer", "segment", "region", "requested", "allocated", "fill_rate"),
+    "stock.csv": ("product", "period", "base", "surplus", "shipped", "stock"),
+    "surplus.csv": ("product", "period", "racks"),
+    "marginal_values.csv": ("resource", "item", "period", "value"),
+    SWEEP_FILE: ("scenario", "kind", "surplus_scale", "status", "objective"),
+    POLICY_COST_FILE: ("policy", "cost"),
+}
+"""The columns the report reads from each file: a file without them is reported, not
+read half."""
+
+
+class ResultFolderError(ValueError):
+    """A file of a result folder cannot be read (not JSON, not CSV, columns missing)."""
+
+
 def read_result_folder(path: Path) -> ResultFolder:
-    """Every known file of ``path``; raises FileNotFoundError when it holds none."""
+    """Every known file of ``path``; raises FileNotFoundError when it holds none, and
+    `ResultFolderError` naming the file when one is damaged."""
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is not a folder")
     summary_path = path / SUMMARY_FILE
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+    summary: dict[str, Any] = {}
+    if summary_path.exists():
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ResultFolderError(f"{summary_path} is not valid JSON: {error}") from None
+        if not isinstance(summary, dict):
+            raise ResultFolderError(f"{summary_path} is not a JSON object")
     tables = {name: _read_csv(path / f"{name}.csv") for name in PLAN_FILES}
     folder = ResultFolder(
         path,
@@ -111,31 +133,17 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     """A result CSV as written: empty text cells stay empty strings in text columns."""
     if not path.exists():
         return None
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ResultFolderError(f"{path} cannot be read as CSV: {error}") from None
+    missing = [name for name in REQUIRED_COLUMNS.get(path.name, ()) if name not in frame.columns]
+    if missing:
+        raise ResultFolderError(f"{path} lacks the column(s) {', '.join(missing)}")
     for column in ("item", "why_short", "message", "policy_dropped"):
         if column in frame.columns:
             frame[column] = ["" if pd.isna(value) else str(value) for value in frame[column]]
     return frame
-
-
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` into a temporary sibling of ``path``, then rename it over ``path``: a
-    reader never sees a half-written file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        Path(temporary).chmod(0o666 & ~_umask())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def fairness_table(customers: pd.DataFrame) -> pd.DataFrame:

@@ -9,15 +9,14 @@ both runs' instances have a start month, A's periods are moved onto B's calendar
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from allocator.atomic import publish_folder, write_json
 from allocator.baseline import moved_racks, period_shift
-from allocator.publish import publish_folder
 from allocator.store import RunStore
 
 DIFF_COLUMNS = ["customer", "ship_period", "month", "racks_a", "racks_b", "change", "moved"]
@@ -131,10 +130,10 @@ def export_run(store: RunStore, run_id: int, out_dir: Path) -> list[str]:
             folder / "deals.csv", index=False, lineterminator="\n"
         )
         written.extend(["allocation.csv", "surplus.csv", "deals.csv"])
-        _write_json(folder / "manifest.json", run["manifest"] or {})
+        write_json(folder / "manifest.json", run["manifest"] or {})
         written.append("manifest.json")
         if run["summary"]:
-            _write_json(folder / "summary.json", run["summary"])
+            write_json(folder / "summary.json", run["summary"])
             written.append("summary.json")
         if len(problems):
             problems.to_csv(folder / "problems.csv", index=False, lineterminator="\n")
@@ -145,7 +144,3 @@ def export_run(store: RunStore, run_id: int, out_dir: Path) -> list[str]:
 
     publish_folder(out_dir, fill)
     return written
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")

@@ -16,7 +16,6 @@ import enum
 import functools
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.errors import InfeasibleConstraintException
 
+from allocator.atomic import write_file
 from allocator.compile import Names, compile_arrays
 from allocator.errors import InfeasibleError
 from allocator.lp_arrays import ModelArrays, highs_lp
@@ -34,6 +34,10 @@ from allocator.lp_beside import DualsBeside, spare_core
 
 DEFAULT_SEED = 20270101
 """HiGHS random seed: fixed so the same instance and options give the same plan."""
+MAX_SEED = 2**31 - 1
+"""HiGHS's ``random_seed`` takes 0..2^31 - 1."""
+MAX_THREADS = 256
+"""Most HiGHS threads any command accepts (a typo like 1e20 is refused, not passed on)."""
 
 
 IIS_ELASTIC_TRUE = 2 + 8
@@ -354,22 +358,18 @@ def write_model_file(compiled: CompiledModel, path: Path, *, integer: bool = Tru
         highs.passColName(index, _safe_name(compiled.names.column_name(index)))
     for index, name in enumerate(compiled.row_names):
         highs.passRowName(index, _safe_name(f"{name}#{index}"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
-    )
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it 0600
-    try:
-        status = highs.writeModel(temporary)
-        if status == highspy.HighsStatus.kError:
-            raise OSError(f"HiGHS could not write {path}")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+
+    def write(temporary: Path) -> None:
+        # HiGHS picks the format by the suffix: give the temporary the target's
+        target = temporary.with_name(temporary.name + path.suffix)
+        try:
+            if highs.writeModel(str(target)) == highspy.HighsStatus.kError:
+                raise OSError(f"HiGHS could not write {path}")
+            os.replace(target, temporary)
+        finally:
+            target.unlink(missing_ok=True)
+
+    write_file(path, write)
 
 
 def _safe_name(name: str) -> str:

@@ -36,7 +36,6 @@ import math
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -49,6 +48,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from allocator.atomic import (
+    MARKER_FILE,
+    MARKER_TEXT,
+    check_replaceable,
+    publish_folder,
+    resolve_output,
+    write_file,
+    write_json,
+    write_json_atomically,
+)
 from allocator.instance import Instance, Policy, build_instance
 from allocator.pipeline import RunOptions, SolveResult
 from allocator.resolve import solve_instance, variants_of
@@ -58,7 +67,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
 SCENARIOS_FOLDER = "scenarios"
-MARKER_FILE = "scenario.json"
+DONE_FILE = "scenario.json"
+"""A scenario's done-marker: its hash and sweep row, written with its outputs."""
 SWEEP_FILE = "sweep.csv"
 SWEEP_INFO_FILE = "sweep.json"
 POLICY_COST_FILE = "policy_cost.csv"
@@ -71,7 +81,39 @@ every other status (optimal, time_limit, infeasible) is what the same solve give
 
 
 class WhatifError(ValueError):
-    """A bad sweep definition (``--vary``, ``--surplus-scale``): the CLI exits 2."""
+    """A bad sweep definition (``--vary``, ``--surplus-scale``, ``--scheduler``): the CLI
+    exits 2."""
+
+
+class SchedulerError(RuntimeError):
+    """The Dask scheduler at ``--scheduler`` could not be reached or used (exit 1)."""
+
+
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+
+
+def check_scheduler_address(address: str) -> None:
+    """``PROTOCOL://HOST:PORT`` (Dask's address form); `WhatifError` otherwise."""
+    protocol, separator, location = address.partition("://")
+    host, colon, port = location.rpartition(":")
+    if (
+        not separator
+        or protocol not in SCHEDULER_PROTOCOLS
+        or not colon
+        or not host
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
+        raise WhatifError(
+            f"--scheduler {address!r}: give a Dask scheduler address like tcp://HOST:8786"
+        )
+
+
+def check_sweep_folder(out_dir: Path, instance_path: Path) -> None:
+    """A sweep is written into (and resumed from) ``out_dir``: new, empty, or a folder
+    allocator wrote; never the current folder, the instance or a folder holding it
+    (`allocator.atomic.check_replaceable`); `OutputError` otherwise."""
+    check_replaceable(resolve_output(out_dir), protected=[instance_path])
 
 
 # --- what a scenario changes ---------------------------------------------------------
@@ -629,32 +671,8 @@ def _bound(row: dict[str, Any]) -> float:
 # --- the result folder ---------------------------------------------------------------
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, indent=2, default=str) + "\n"
-    _write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
-
-
 def write_csv_atomic(path: Path, frame: pd.DataFrame) -> None:
-    _write_atomic(path, lambda temporary: frame.to_csv(temporary, index=False, lineterminator="\n"))
-
-
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Write into a temporary sibling, then rename it over ``path``."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
+    write_file(path, lambda temporary: frame.to_csv(temporary, index=False, lineterminator="\n"))
 
 
 @dataclass
@@ -670,7 +688,7 @@ class SweepFolder:
 
     def done_row(self, scenario: Scenario, key: str) -> dict[str, Any] | None:
         """The row of a finished scenario with this hash, or None (to solve)."""
-        marker = self.scenario_dir(scenario) / MARKER_FILE
+        marker = self.scenario_dir(scenario) / DONE_FILE
         try:
             data = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -683,58 +701,60 @@ class SweepFolder:
         return row
 
     def write_outcome(self, scenario: Scenario, key: str, outcome: ScenarioOutcome) -> dict:
-        """The scenario's solve outputs, then its marker."""
+        """The scenario's solve outputs and its marker, in one atomic folder swap: a kill
+        leaves the scenario either done (outputs and marker) or not started."""
         from allocator.errors import InfeasibleError
         from allocator.report import summary_dict, write_infeasible, write_result
 
         row = outcome_row(outcome)
         folder = self.scenario_dir(scenario)
         source = f"{self.source} (what-if scenario {scenario.name})"
+        marker = {DONE_FILE: self._marker(scenario, key, row)}
         result = outcome.result
         if result is None:
             error = InfeasibleError(outcome.conflicts, outcome.conflict_method)
             options = RunOptions()
-            write_infeasible(error, outcome.instance, options, folder, source)
+            write_infeasible(error, outcome.instance, options, folder, source, extra_json=marker)
         elif has_plan(row):
-            write_result(result, folder, source)
+            write_result(result, folder, source, extra_json=marker)
         else:
             summary = summary_dict(result, source) | {"message": row.get("message")}
-            self._write_summary_only(folder, summary)
-        self._write_marker(scenario, key, row)
+            self._write_json_files(folder, {"summary.json": summary, **marker})
         return row
 
     def write_error(self, scenario: Scenario, key: str, message: str) -> dict[str, Any]:
         row = {"status": "error", "message": message}
-        self._write_summary_only(
+        summary = {
+            "status": "error",
+            "objective": None,
+            "message": message,
+            "scenario": scenario.name,
+        }
+        self._write_json_files(
             self.scenario_dir(scenario),
-            {"status": "error", "objective": None, "message": message, "scenario": scenario.name},
+            {"summary.json": summary, DONE_FILE: self._marker(scenario, key, row)},
         )
-        self._write_marker(scenario, key, row)
         return row
 
     def copy_done(self, source: Scenario, target: Scenario, key: str, row: dict) -> None:
         """A scenario with the same content as a finished one: copy its outputs."""
-        from allocator.report import replace_folder
-
         origin = self.scenario_dir(source)
 
         def fill(folder: Path) -> None:
             shutil.copytree(origin, folder, dirs_exist_ok=True)
-            (folder / MARKER_FILE).unlink(missing_ok=True)
+            write_json(folder / DONE_FILE, self._marker(target, key, row))
 
-        replace_folder(self.scenario_dir(target), fill)
-        self._write_marker(target, key, row)
+        publish_folder(self.scenario_dir(target), fill)
 
-    def _write_summary_only(self, folder: Path, summary: dict[str, Any]) -> None:
-        from allocator.report import replace_folder
-
+    def _write_json_files(self, folder: Path, files: dict[str, Any]) -> None:
         def fill(staging: Path) -> None:
-            write_json_atomic(staging / "summary.json", summary)
+            for name, data in files.items():
+                write_json(staging / name, data)
 
-        replace_folder(folder, fill)
+        publish_folder(folder, fill)
 
-    def _write_marker(self, scenario: Scenario, key: str, row: dict[str, Any]) -> None:
-        marker = {
+    def _marker(self, scenario: Scenario, key: str, row: dict[str, Any]) -> dict[str, Any]:
+        return {
             "name": scenario.name,
             "kind": scenario.kind,
             "hash": key,
@@ -743,7 +763,6 @@ class SweepFolder:
             "run_id": self.run_id,
             "row": row,
         }
-        write_json_atomic(self.scenario_dir(scenario) / MARKER_FILE, marker)
 
 
 # --- running the sweep ---------------------------------------------------------------
@@ -810,7 +829,13 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Client]:
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler, timeout="30s") as client:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, ValueError, TypeError) as error:  # refused, timed out, malformed
+            raise SchedulerError(
+                f"--scheduler {scheduler}: cannot use the Dask scheduler: {error}"
+            ) from None
+        with client:
             yield client
         return
     with (
@@ -871,11 +896,14 @@ def run_whatif(
         groups.setdefault(hashes[scenario.name], []).append(scenario)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER_FILE).write_text(MARKER_TEXT, encoding="utf-8")
     (out_dir / SCENARIOS_FOLDER).mkdir(exist_ok=True)
     folder = SweepFolder(out_dir, source)
     rows, jobs = _resume(folder, groups)
     skipped = len(groups) - len(jobs)
-    write_json_atomic(out_dir / SWEEP_INFO_FILE, _sweep_info(base, source, spec, options, hashes))
+    write_json_atomically(
+        out_dir / SWEEP_INFO_FILE, _sweep_info(base, source, spec, options, hashes)
+    )
 
     def write_table() -> pd.DataFrame:
         table = sweep_table(base, scenarios, hashes, rows, targets)

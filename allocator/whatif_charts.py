@@ -9,14 +9,14 @@ where the value of an extra surplus wafer drops (the finite-difference slope fal
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from allocator.atomic import write_file
 
 CHARTS_FOLDER = "charts"
 CHART_FILES = ("surplus.png", "policy_cost.png")
@@ -197,13 +197,5 @@ def _policy_cost_figure(policy_costs: pd.DataFrame, title: str, currency: str) -
 
 
 def _save(figure: Any, path: Path) -> None:
-    """PNG into a temporary sibling, then renamed over ``path``."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        figure.savefig(temporary, format="png", dpi=110)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """PNG written atomically (`allocator.atomic.write_file`)."""
+    write_file(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))

@@ -43,7 +43,7 @@ def solved(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_solve_report_writes_page_and_workbook(solved: Path) -> None:
     assert (solved / "report.html").stat().st_size > 100_000
     assert (solved / "plan.xlsx").stat().st_size > 5_000
-    assert not [path for path in solved.iterdir() if path.name.startswith(".")]
+    assert [path.name for path in solved.iterdir() if path.name.startswith(".")] == [".allocator"]
 
 
 def test_page_is_self_contained(solved: Path) -> None:

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny"
 RUNNER = CliRunner()
 PUBLISHED_FILES = {
+    ".allocator",  # the marker: allocator wrote this folder and may replace it
     "summary.json",
     "manifest.json",
     "allocation.csv",
@@ -512,7 +513,7 @@ def test_config_file_keys_and_overrides(tmp_path: Path, instance_dir: Path) -> N
     ("text", "message"),
     [
         ('publish = "p"\ninstance = "i"\nfrozen_period = 2\n', "unknown key 'frozen_period'"),
-        ('publish = "p"\ninstance = "i"\nthreads = 0\n', "threads must be a whole number >= 1"),
+        ('publish = "p"\ninstance = "i"\nthreads = 0\n', "threads must be a whole number in [1, 256]"),
         ('publish = "p"\ninstance = "i"\nstrict = "yes"\n', "strict must be true or false"),
         ('publish = "p"\ninstance = "i"\nstore = "mysql://x/y"\n', "store must be"),
         ('instance = "i"\n', "no publish"),

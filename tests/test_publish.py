@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from allocator.publish import (
-    LockHeldError,
-    RunLock,
-    is_lock_held,
-    lock_path_for,
-    publish_folder,
-    recover_folder,
-)
+from allocator.atomic import publish_folder, recover_folder
+from allocator.publish import LockHeldError, RunLock, is_lock_held, lock_path_for
 
 
 def test_second_lock_is_refused_with_the_holder(tmp_path: Path) -> None:
@@ -74,6 +68,7 @@ def test_publish_replaces_the_folder_whole(tmp_path: Path) -> None:
     publish_folder(out, lambda folder: write(folder, "two"))
     assert (out / "plan.csv").read_text() == "two"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan"]
+    assert sorted(path.name for path in out.iterdir()) == [".allocator", "plan.csv"]
 
 
 def test_failed_publish_keeps_the_old_folder(tmp_path: Path) -> None:

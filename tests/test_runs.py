@@ -101,7 +101,8 @@ def test_export_writes_the_stored_plan(history: tuple[str, Path], tmp_path: Path
     result = cli("runs", "export", "2", "--out", out, "--store", url)
     assert result.exit_code == 0, result.output
     assert {path.name for path in out.iterdir()} == {
-        "allocation.csv", "surplus.csv", "deals.csv", "manifest.json", "summary.json", "highs.log",
+        ".allocator", "allocation.csv", "surplus.csv", "deals.csv", "manifest.json",
+        "summary.json", "highs.log",
     }  # fmt: skip
     exported = pd.read_csv(out / "allocation.csv")
     published = pd.read_csv(publish / "allocation.csv")

@@ -1,28 +1,42 @@
 """Command line: a thin typer layer, options -> pipeline -> exit code.
 
-Exit codes (SPEC.md): 0 a plan was written; 2 the instance is invalid; 3 infeasible
-(strict mode); 1 anything else. Heavy imports (Pyomo, HiGHS, pandas) happen inside the
+Exit codes (`allocator.errors.ExitCode`): 0 a plan was written; 1 anything else (an
+environment error such as a full disk, a solver failure); 2 the input is invalid: the
+instance, a config file or the command line itself (click's usage errors are 2 too); 3
+infeasible (strict mode); 4 no acceptable plan (nightly); 75 another nightly run holds
+the lock; 130 interrupted (Ctrl-C). No Python traceback reaches a user: `main` turns
+any error the commands do not handle into one line (``ALLOCATOR_TRACEBACK=1`` shows the
+traceback, for developers). Heavy imports (Pyomo, HiGHS, pandas) happen inside the
 commands so that ``allocator --help`` is instant.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_INVALID = 2
-EXIT_INFEASIBLE = 3
+from allocator.errors import ExitCode
+
+EXIT_OK = ExitCode.OK
+EXIT_ERROR = ExitCode.ERROR
+EXIT_INVALID = ExitCode.INVALID
+EXIT_INFEASIBLE = ExitCode.INFEASIBLE
+
+MAX_THREADS = 256
+"""Most HiGHS threads (`allocator.solve.MAX_THREADS`; not imported: it pulls HiGHS in)."""
+MAX_SEED = 2**31 - 1
+"""HiGHS's ``random_seed`` range (`allocator.solve.MAX_SEED`)."""
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Allocate constrained AI-chip rack supply to regions and buyers (Pyomo MIP, HiGHS).",
 )
 
@@ -31,29 +45,89 @@ InstanceArg = Annotated[
 ]
 
 
+def _finite_seconds(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number of seconds, not {value}")
+    return value
+
+
+def _gap(value: float | None) -> float | None:
+    if value is not None and not 0 <= value < 1:
+        raise typer.BadParameter(
+            f"must be in [0, 1) (a relative gap; 0 proves optimality), not {value}"
+        )
+    return value
+
+
+TimeLimitOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds HiGHS may run; the best plan found by then is kept.",
+        min=0,
+        callback=_finite_seconds,
+    ),
+]
+MipGapOption = Annotated[
+    float,
+    typer.Option(
+        help="Relative MIP gap to stop at, in [0, 1); 0 proves optimality.", callback=_gap
+    ),
+]
+ThreadsOption = Annotated[
+    int, typer.Option(help="HiGHS threads (1 = repeatable runs).", min=1, max=MAX_THREADS)
+]
+RelaxOption = Annotated[
+    bool, typer.Option("--relax", help="Solve the LP relaxation (bounds, exact duals).")
+]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Make internal min fill hard (no shortfall).")
+]
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
+
+
+def _load(instance_path: Path) -> object:
+    """The validated instance, or exit 2 with every problem listed."""
+    from allocator.errors import InstanceError
+    from allocator.validate import load_instance
+
+    try:
+        return load_instance(instance_path)
+    except InstanceError as error:
+        raise _fail(error.describe(), EXIT_INVALID) from None
+
+
+def _guard_output(out: Path, instance_path: Path | None, what: str = "--out") -> None:
+    """Exit 2 before any work when ``out`` is a folder allocator must not replace."""
+    from allocator.atomic import OutputError, check_replaceable, resolve_output
+
+    protected = [instance_path] if instance_path is not None else []
+    try:
+        check_replaceable(resolve_output(out), protected=protected, what=what)
+    except OutputError as error:
+        raise _fail(f"{error}; nothing written", EXIT_INVALID) from None
+
+
+def _write_failed(what: Path, error: OSError) -> typer.Exit:
+    reason = error.strerror or str(error)
+    return _fail(
+        f"cannot write {what}: {reason}; nothing was written and any earlier result is unchanged",
+        EXIT_ERROR,
+    )
 
 
 @app.command()
 def solve(
     instance_path: InstanceArg,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the results.")] = None,
-    time_limit: Annotated[
-        float | None,
-        typer.Option(help="Seconds HiGHS may run; the best plan found is kept.", min=0),
-    ] = None,
-    mip_gap: Annotated[
-        float, typer.Option(help="Relative MIP gap to stop at; 0 proves optimality.", min=0)
-    ] = 1e-4,
-    threads: Annotated[int, typer.Option(help="HiGHS threads (1 = repeatable runs).", min=1)] = 1,
-    relax: Annotated[
-        bool, typer.Option("--relax", help="Solve the LP relaxation (bounds, exact duals).")
-    ] = False,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Make internal min fill hard (no shortfall).")
-    ] = False,
+    time_limit: TimeLimitOption = None,
+    mip_gap: MipGapOption = 1e-4,
+    threads: ThreadsOption = 1,
+    relax: RelaxOption = False,
+    strict: StrictOption = False,
     write_model: Annotated[
         Path | None,
         typer.Option("--write-model", help="Export the model (.mps or .lp) and stop, no solve."),
@@ -65,21 +139,26 @@ def solve(
     ] = False,
 ) -> None:
     """Solve an instance and write the plan into --out."""
-    from allocator.errors import InfeasibleError, InstanceError
+    from allocator.atomic import OutputError
+    from allocator.errors import InfeasibleError
+    from allocator.instance import Instance
     from allocator.pipeline import RunOptions, solve_instance
     from allocator.report import print_summary, write_infeasible, write_result
     from allocator.solve import SolverOptions
-    from allocator.validate import load_instance
 
     if out is None and write_model is None:
-        raise _fail("give --out DIR (or --write-model FILE)", EXIT_ERROR)
+        raise _fail("give --out DIR (or --write-model FILE)", EXIT_INVALID)
     if write_model is not None and write_model.suffix.lower() not in (".mps", ".lp"):
-        raise _fail("--write-model takes a .mps or .lp file name", EXIT_ERROR)
+        raise _fail("--write-model takes a .mps or .lp file name", EXIT_INVALID)
+    if write_model is not None and write_model.is_dir():
+        raise _fail(
+            f"--write-model {write_model} is a folder; name a .mps or .lp file", EXIT_INVALID
+        )
+    if out is not None:
+        _guard_output(out, instance_path)
     started = time.perf_counter()
-    try:
-        instance = load_instance(instance_path)
-    except InstanceError as error:
-        raise _fail(error.describe(), EXIT_INVALID) from None
+    instance = _load(instance_path)
+    assert isinstance(instance, Instance)
     read_seconds = time.perf_counter() - started
     options = RunOptions(
         SolverOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, log=log),
@@ -87,14 +166,22 @@ def solve(
         relax=relax,
     )
     if write_model is not None:
-        _write_model(instance, options, write_model)
+        try:
+            _write_model(instance, options, write_model)
+        except OSError as error:
+            raise _write_failed(write_model, error) from None
         typer.echo(f"model written to {write_model}")
         return
     assert out is not None
     try:
         result = solve_instance(instance, options)
     except InfeasibleError as error:
-        write_infeasible(error, instance, options, out, str(instance_path))
+        try:
+            write_infeasible(
+                error, instance, options, out, str(instance_path), protected=[instance_path]
+            )
+        except OSError as write_error:
+            raise _write_failed(out, write_error) from None
         raise _fail(str(error), EXIT_INFEASIBLE) from None
     if result.plan is None:
         raise _fail(
@@ -106,11 +193,16 @@ def solve(
             EXIT_ERROR,
         )
     result.timings["read_validate"] = read_seconds
-    write_result(result, out, str(instance_path))
-    if report:
-        from allocator.planner_report import write_report
+    try:
+        write_result(result, out, str(instance_path), protected=[instance_path])
+        if report:
+            from allocator.planner_report import write_report
 
-        write_report(out, instance)
+            write_report(out, instance)
+    except OutputError as error:
+        raise _fail(f"{error}; nothing written", EXIT_INVALID) from None
+    except OSError as error:
+        raise _write_failed(out, error) from None
     if not quiet:
         print_summary(result, out)
     _exit_state["skip_teardown"] = True
@@ -129,13 +221,10 @@ def _write_model(instance: object, options: object, path: Path) -> None:
 @app.command()
 def validate(instance_path: InstanceArg) -> None:
     """Check an instance and list every problem at once."""
-    from allocator.errors import InstanceError
-    from allocator.validate import load_instance
+    from allocator.instance import Instance
 
-    try:
-        instance = load_instance(instance_path)
-    except InstanceError as error:
-        raise _fail(error.describe(), EXIT_INVALID) from None
+    instance = _load(instance_path)
+    assert isinstance(instance, Instance)
     typer.echo(
         f"{instance_path}: valid ({len(instance.products)} products, "
         f"{len(instance.customers)} customers, {len(instance.orders)} orders, "
@@ -146,16 +235,27 @@ def validate(instance_path: InstanceArg) -> None:
 @app.command()
 def generate(
     out: Annotated[Path, typer.Argument(help="Folder to write the instance into.")],
-    regions: Annotated[int, typer.Option(help="Internal cloud regions.", min=1)] = 12,
-    buyers: Annotated[int, typer.Option(help="Third-party buyers.", min=0)] = 30,
-    periods: Annotated[int, typer.Option(help="Monthly periods.", min=1)] = 24,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+    regions: Annotated[int, typer.Option(help="Internal cloud regions.", min=1, max=100_000)] = 12,
+    buyers: Annotated[int, typer.Option(help="Third-party buyers.", min=0, max=1_000_000)] = 30,
+    periods: Annotated[int, typer.Option(help="Monthly periods.", min=1, max=1200)] = 24,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same files.", min=0)
+    ] = 0,
     name: Annotated[str | None, typer.Option(help="Instance name.")] = None,
 ) -> None:
-    """Write a plausible synthetic instance of any size."""
+    """Write a plausible synthetic instance of any size (a new folder, or one generated
+    before: never a folder of other files)."""
+    from allocator.atomic import OutputError
     from allocator.generate import estimate_variables, generate_instance
 
-    generate_instance(out, regions=regions, buyers=buyers, periods=periods, seed=seed, name=name)
+    try:
+        generate_instance(
+            out, regions=regions, buyers=buyers, periods=periods, seed=seed, name=name
+        )
+    except OutputError as error:
+        raise _fail(f"{error}; nothing written", EXIT_INVALID) from None
+    except OSError as error:
+        raise _write_failed(out, error) from None
     typer.echo(
         f"instance written to {out} (about {estimate_variables(regions, buyers, periods):,} "
         "variables)"
@@ -196,32 +296,24 @@ def whatif(
         str | None,
         typer.Option(help="Address of a running Dask scheduler to use instead, tcp://HOST:PORT."),
     ] = None,
-    time_limit: Annotated[
-        float | None,
-        typer.Option(help="Seconds HiGHS may run per scenario; the best plan is kept.", min=0),
-    ] = None,
-    mip_gap: Annotated[
-        float, typer.Option(help="Relative MIP gap to stop at; 0 proves optimality.", min=0)
-    ] = 1e-4,
-    threads: Annotated[int, typer.Option(help="HiGHS threads per scenario.", min=1)] = 1,
-    relax: Annotated[
-        bool, typer.Option("--relax", help="Solve LP relaxations (bounds, exact duals).")
-    ] = False,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Make internal min fill hard (no shortfall).")
-    ] = False,
+    time_limit: TimeLimitOption = None,
+    mip_gap: MipGapOption = 1e-4,
+    threads: ThreadsOption = 1,
+    relax: RelaxOption = False,
+    strict: StrictOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Solve variants of an instance (surplus scale, policies, scaled columns) into --out."""
-    import os
-
-    from allocator.errors import InstanceError
+    from allocator.atomic import OutputError
+    from allocator.instance import Instance
     from allocator.pipeline import RunOptions
     from allocator.solve import SolverOptions
-    from allocator.validate import load_instance
     from allocator.whatif import (
+        SchedulerError,
         SweepSpec,
         WhatifError,
+        check_scheduler_address,
+        check_sweep_folder,
         check_varies,
         parse_surplus_scales,
         parse_vary,
@@ -233,14 +325,13 @@ def whatif(
         varies = tuple(parse_vary(text) for text in vary or [])
         check_varies(varies)
         spec = SweepSpec(parse_surplus_scales(surplus_scale), varies, policy_cost)
-    except WhatifError as error:
+        if scheduler is not None:
+            check_scheduler_address(scheduler)
+        check_sweep_folder(out, instance_path)
+    except (WhatifError, OutputError) as error:
         raise _fail(str(error), EXIT_INVALID) from None
-    try:
-        instance = load_instance(instance_path)
-    except InstanceError as error:
-        raise _fail(error.describe(), EXIT_INVALID) from None
-    if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out} exists and is not a folder", EXIT_ERROR)
+    instance = _load(instance_path)
+    assert isinstance(instance, Instance)
     options = RunOptions(
         SolverOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads),
         strict=strict,
@@ -257,6 +348,8 @@ def whatif(
             scheduler=scheduler,
             show_progress=not quiet,
         )
+    except SchedulerError as error:
+        raise _fail(str(error), EXIT_ERROR) from None
     except OSError as error:
         raise _fail(f"what-if sweep failed: {error}", EXIT_ERROR) from None
     print_sweep(report, quiet=quiet)
@@ -293,6 +386,8 @@ def report_command(
         written = write_report(result_dir, instance)
     except ReportError as error:
         raise _fail(str(error), EXIT_ERROR) from None
+    except OSError as error:
+        raise _write_failed(result_dir, error) from None
     typer.echo("written: " + ", ".join(str(path) for path in written))
 
 
@@ -320,7 +415,11 @@ def nightly(
         Path | None, typer.Option(help="Folder the company reads: the last good plan.")
     ] = None,
     lock: Annotated[
-        Path | None, typer.Option(help="Lock file (default PUBLISH.lock beside --publish).")
+        Path | None,
+        typer.Option(
+            help="Another lock file to take as well (PUBLISH.lock beside --publish, the "
+            "published folder's own lock, is always taken)."
+        ),
     ] = None,
     frozen_periods: Annotated[
         int | None,
@@ -412,8 +511,7 @@ def runs_list(
 
     opened = _open_store(store)
     assert isinstance(opened, RunStore)
-    with opened:
-        frame = runs_frame(opened, limit)
+    frame = _run_store_call(store, lambda opened: runs_frame(opened, limit), opened)
     table = Table(title=f"runs in {store}")
     for column in frame.columns:
         table.add_column(column, justify="right" if column in ("id", "seconds") else "left")
@@ -438,15 +536,18 @@ def _cell(column: str, value: object) -> str:
     return str(value)
 
 
-def _run_store_call(store: str, action: object) -> object:
+def _run_store_call(store: str, action: Any, opened: object | None = None) -> Any:
+    """``action(store)`` on the opened store; a store error is one line, exit 2."""
+    from allocator.atomic import OutputError
     from allocator.store import RunStore, StoreError
 
-    opened = _open_store(store)
+    if opened is None:
+        opened = _open_store(store)
     assert isinstance(opened, RunStore) and callable(action)
     with opened:
         try:
             return action(opened)
-        except StoreError as error:
+        except (StoreError, OutputError) as error:
             raise _fail(str(error), EXIT_INVALID) from None
 
 
@@ -515,7 +616,10 @@ def runs_export(
     """A run's stored plan (allocation, surplus, deals), manifest, summary, problems, log."""
     from allocator.runs import export_run
 
-    written = _run_store_call(store, lambda opened: export_run(opened, run_id, out))
+    try:
+        written = _run_store_call(store, lambda opened: export_run(opened, run_id, out))
+    except OSError as error:
+        raise _write_failed(out, error) from None
     assert isinstance(written, list)
     typer.echo(f"run {run_id} written to {out}: {', '.join(written)}")
 
@@ -523,22 +627,49 @@ def runs_export(
 _exit_state = {"skip_teardown": False}
 """Set by a `solve` that wrote its plan: the process may end without freeing the model."""
 
+TRACEBACK_VARIABLE = "ALLOCATOR_TRACEBACK"
+"""Set (to anything) to see the traceback of an unexpected error instead of one line."""
+
 
 def main() -> None:
-    """The ``allocator`` command. After a successful ``solve`` the interpreter's teardown
-    (freeing every Pyomo object one by one: 1.5 s after a 197k-column model) is skipped
-    with ``os._exit`` once the output is flushed; the result folder is complete by then."""
+    """The ``allocator`` command: every error a command does not handle itself is one
+    line on stderr and exit 1, never a traceback (`TRACEBACK_VARIABLE` shows it); Ctrl-C
+    is exit 130. After a successful ``solve`` the interpreter's teardown (freeing every
+    Pyomo object one by one: 1.5 s after a 197k-column model) is skipped with
+    ``os._exit`` once the output is flushed; the result folder is complete by then."""
     try:
         app()
-    except KeyboardInterrupt:
-        sys.exit(EXIT_ERROR)
     except SystemExit as done:
+        if done.code == ExitCode.INTERRUPTED:
+            typer.echo("allocator: interrupted; no half-written output is left", err=True)
         if done.code not in (0, None) or not _exit_state["skip_teardown"]:
             raise
+    except KeyboardInterrupt:
+        typer.echo("allocator: interrupted; no half-written output is left", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as error:
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        typer.echo(f"allocator: {_one_line(error)}", err=True)
+        sys.exit(ExitCode.ERROR)
     if _exit_state["skip_teardown"]:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def _one_line(error: BaseException) -> str:
+    """An error as one line: an OS error by its file and reason, anything else by its
+    type and first line, with where to find more."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}"
+    lines = str(error).strip().splitlines()
+    detail = f": {lines[0]}" if lines else ""
+    return (
+        f"unexpected error ({type(error).__name__}{detail}); "
+        f"run again with {TRACEBACK_VARIABLE}=1 for the details"
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+
+class ExitCode(enum.IntEnum):
+    """The exit codes of every command, in one place (README "Exit codes")."""
+
+    OK = 0
+    ERROR = 1
+    """Anything else: an environment error (disk full, read-only, unreachable service),
+    a solver failure, a plan that fails its own check."""
+    INVALID = 2
+    """The input is invalid: the instance, a config file, or the command line (click's
+    usage errors are 2 as well). Nothing is written."""
+    INFEASIBLE = 3
+    """Strict mode has no plan; the conflicting constraints are named."""
+    NO_PLAN = 4
+    """nightly: no acceptable plan; the previous one stays published."""
+    LOCKED = 75
+    """nightly: another run holds the lock (EX_TEMPFAIL: try again later)."""
+    INTERRUPTED = 130
+    """Ctrl-C (128 + SIGINT); nothing half-written is left."""
 
 
 @dataclass(frozen=True, order=True)

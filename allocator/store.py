@@ -25,12 +25,13 @@ Nothing here knows the model, the lock or the files: this module stores and read
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
@@ -209,9 +210,31 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+Params = ParamSpec("Params")
+Returned = TypeVar("Returned")
+
+
+def _store_errors(
+    method: Callable[Concatenate[RunStore, Params], Returned],
+) -> Callable[Concatenate[RunStore, Params], Returned]:
+    """A database error (unreachable server, a file that is not a database, a missing
+    table) becomes a `StoreError` naming the store, for a one-line message."""
+
+    @functools.wraps(method)
+    def wrapped(self: RunStore, *args: Params.args, **kwargs: Params.kwargs) -> Returned:
+        try:
+            return method(self, *args, **kwargs)
+        except sa.exc.SQLAlchemyError as error:
+            reason = getattr(error, "orig", None) or error
+            raise StoreError(f"store {display_url(self.url)}: {reason}") from error
+
+    return wrapped
+
+
 class RunStore:
     """Rows of runs in one database. ``create`` makes the tables if they are missing;
-    read-only users pass ``create=False`` and get `StoreError` for a store with no runs."""
+    read-only users pass ``create=False`` and get `StoreError` for a store with no runs.
+    Every database error surfaces as `StoreError`."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
@@ -240,8 +263,9 @@ class RunStore:
     def _run(self, action: Any) -> Any:
         try:
             return action()
-        except sa.exc.OperationalError as error:
-            raise StoreError(f"store {display_url(self.url)}: {error.orig}") from error
+        except sa.exc.SQLAlchemyError as error:
+            reason = getattr(error, "orig", None) or error
+            raise StoreError(f"store {display_url(self.url)}: {reason}") from error
 
     def close(self) -> None:
         self.engine.dispose()
@@ -254,6 +278,7 @@ class RunStore:
 
     # --- writing -----------------------------------------------------------------------
 
+    @_store_errors
     def start_run(self, **fields: Any) -> int:
         """Insert a ``running`` row (committed at once); its id."""
         values = {"status": RUNNING, "started_at": dt.datetime.now(dt.UTC), **fields}
@@ -263,6 +288,7 @@ class RunStore:
             assert key is not None
             return int(key[0])
 
+    @_store_errors
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Change some columns of a run (committed at once), e.g. its ``phase``."""
         with self.engine.begin() as connection:
@@ -270,6 +296,7 @@ class RunStore:
                 runs_table.update().where(runs_table.c.id == run_id).values(**fields)
             )
 
+    @_store_errors
     def finish_run(
         self,
         run_id: int,
@@ -307,6 +334,7 @@ class RunStore:
                     ],
                 )
 
+    @_store_errors
     def mark(self, run_ids: Iterable[int], status: str, message: str) -> None:
         """Set the status of finished-or-dead runs (e.g. ``abandoned``), one transaction."""
         ids = list(run_ids)
@@ -321,6 +349,7 @@ class RunStore:
 
     # --- reading -----------------------------------------------------------------------
 
+    @_store_errors
     def run(self, run_id: int) -> dict[str, Any]:
         """One run's row as a dict (JSON columns parsed); `StoreError` if there is none."""
         with self.engine.connect() as connection:
@@ -333,6 +362,7 @@ class RunStore:
             raise StoreError(f"no run {run_id} in {display_url(self.url)}")
         return _decode_run(dict(row))
 
+    @_store_errors
     def runs(self, *, limit: int | None = None, statuses: Sequence[str] = ()) -> list[dict]:
         """Runs, newest first (without the log and the JSON columns' text)."""
         columns = [c for c in runs_table.c if c.name not in ("solver_log", "summary")]
@@ -345,10 +375,12 @@ class RunStore:
             rows = connection.execute(query).mappings().all()
         return [_decode_run(dict(row)) for row in rows]
 
+    @_store_errors
     def unfinished_runs(self) -> list[dict[str, Any]]:
         """Rows still ``running`` or ``stored``: live runs, or runs that died."""
         return self.runs(statuses=UNFINISHED)
 
+    @_store_errors
     def last_published(self) -> StoredPlan | None:
         """The plan of the newest ``published`` run, or None."""
         with self.engine.connect() as connection:
@@ -357,6 +389,7 @@ class RunStore:
             ).scalar()
         return None if run_id is None else self.plan(int(run_id))
 
+    @_store_errors
     def plan(self, run_id: int) -> StoredPlan:
         """A run's stored plan (empty tables for a run without one)."""
         row = self.run(run_id)
@@ -377,6 +410,7 @@ class RunStore:
             Plan(allocation, surplus, accepted),
         )
 
+    @_store_errors
     def problems(self, run_id: int) -> pd.DataFrame:
         with self.engine.connect() as connection:
             frame = _frame(

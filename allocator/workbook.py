@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -86,6 +87,15 @@ def write_workbook(folder: ResultFolder, path: Path) -> None:
     book.save(path)
 
 
+def _put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
+    """Set a cell. Text is always text: an id such as ``=1+1`` or ``@SUM(A1)`` from a
+    planner's file would otherwise become a live formula (formula injection)."""
+    cell = sheet.cell(row=row, column=column, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
+
+
 def _cell_value(value: Any) -> Any:
     """A CSV value as a cell: NaN is an empty cell, numpy scalars plain Python."""
     if value is None:
@@ -108,7 +118,7 @@ def _number_format(column: str) -> str | None:
 
 def _header(sheet: Worksheet, row: int, headers: Iterable[str]) -> None:
     for column, header in enumerate(headers, start=1):
-        cell = sheet.cell(row=row, column=column, value=header)
+        cell = _put(sheet, row, column, header)
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL
 
@@ -138,7 +148,7 @@ def _table_sheet(sheet: Worksheet, frame: pd.DataFrame, folder: ResultFolder) ->
             else:
                 value = _cell_value(values[source])
                 fmt = _number_format(source) if isinstance(value, int | float) else None
-            cell = sheet.cell(row=row_number, column=index, value=value)
+            cell = _put(sheet, row_number, index, value)
             if fmt:
                 cell.number_format = fmt
             widths[index] = max(widths[index], min(len(str(value)), 60) if value is not None else 0)
@@ -165,17 +175,17 @@ def _allocation_pivot(sheet: Worksheet, folder: ResultFolder) -> None:
     for row_number, (customer, segment) in enumerate(
         zip(customers["customer"], customers["segment"], strict=True), start=2
     ):
-        sheet.cell(row=row_number, column=1, value=customer)
-        sheet.cell(row=row_number, column=2, value=segment)
+        _put(sheet, row_number, 1, customer)
+        _put(sheet, row_number, 2, segment)
         racks = pivot.loc[customer].tolist()
         for offset, value in enumerate([*racks, sum(racks)]):
-            cell = sheet.cell(row=row_number, column=3 + offset, value=_cell_value(value))
+            cell = _put(sheet, row_number, 3 + offset, _cell_value(value))
             cell.number_format = RACKS_OR_DASH
     total_row = len(customers) + 2
-    sheet.cell(row=total_row, column=1, value="total").font = HEADER_FONT
+    _put(sheet, total_row, 1, "total").font = HEADER_FONT
     column_totals = pivot.sum(axis=0).tolist()
     for offset, value in enumerate([*column_totals, sum(column_totals)]):
-        cell = sheet.cell(row=total_row, column=3 + offset, value=_cell_value(value))
+        cell = _put(sheet, total_row, 3 + offset, _cell_value(value))
         cell.number_format = RACKS
         cell.font = HEADER_FONT
     width = max([len(str(c)) for c in customers["customer"]] + [8]) + 2
@@ -212,12 +222,12 @@ def _summary_sheet(sheet: Worksheet, folder: ResultFolder) -> None:
     for label, value, fmt in rows:
         row = _pair(sheet, row, label, value, fmt)
     row += 1
-    sheet.cell(row=row, column=1, value="objective terms").font = SECTION_FONT
+    _put(sheet, row, 1, "objective terms").font = SECTION_FONT
     row += 1
     for term, value in (summary.get("objective_terms") or {}).items():
         row = _pair(sheet, row, term, value, MONEY)
     row += 1
-    sheet.cell(row=row, column=1, value="fill rate by segment and region").font = SECTION_FONT
+    _put(sheet, row, 1, "fill rate by segment and region").font = SECTION_FONT
     row += 1
     fairness = fairness_table(folder.customers)
     headers = list(fairness.columns)
@@ -225,7 +235,7 @@ def _summary_sheet(sheet: Worksheet, folder: ResultFolder) -> None:
     for record in fairness.itertuples(index=False):
         row += 1
         for column, (name, value) in enumerate(zip(headers, record, strict=True), start=1):
-            cell = sheet.cell(row=row, column=column, value=_cell_value(value))
+            cell = _put(sheet, row, column, _cell_value(value))
             fmt = RATE if name == "fill_rate" else RACKS if column > 2 else None
             if fmt:
                 cell.number_format = fmt
@@ -234,8 +244,8 @@ def _summary_sheet(sheet: Worksheet, folder: ResultFolder) -> None:
 
 
 def _pair(sheet: Worksheet, row: int, label: str, value: Any, fmt: str | None) -> int:
-    sheet.cell(row=row, column=1, value=label)
-    cell = sheet.cell(row=row, column=2, value=_cell_value(value))
+    _put(sheet, row, 1, label)
+    cell = _put(sheet, row, 2, _cell_value(value))
     if fmt and isinstance(cell.value, int | float):
         cell.number_format = fmt
     return row + 1

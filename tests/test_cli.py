@@ -27,6 +27,7 @@ HAS_GENERATE = (ROOT / "allocator" / "generate.py").exists()
 needs_generate = pytest.mark.skipif(not HAS_GENERATE, reason="allocator/generate.py is missing")
 
 OUTPUT_FILES = {
+    ".allocator",  # the marker: allocator wrote this folder and may replace it
     "summary.json",
     "allocation.csv",
     "surplus.csv",
@@ -137,7 +138,7 @@ def test_rerun_replaces_result_and_leaves_no_temporaries(tmp_path: Path) -> None
 
 def test_out_is_required(tmp_path: Path) -> None:
     result = cli("solve", TINY / "services-waterfall")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: the input given is invalid
     assert "--out" in result.stderr
 
 
@@ -241,7 +242,7 @@ def test_exported_mps_has_the_same_optimum(tmp_path: Path, generated: Path) -> N
 def test_write_model_rejects_other_suffix(tmp_path: Path) -> None:
     model = tmp_path / "x.txt"
     result = cli("solve", TINY / "services-waterfall", "--write-model", model)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: the input given is invalid
     assert not model.exists()
 
 

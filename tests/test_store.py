@@ -100,8 +100,9 @@ def test_finish_is_one_transaction(url: str) -> None:
     )
     with RunStore(url) as store:
         run_id = store.start_run(host="h")
-        with pytest.raises(sa.exc.IntegrityError):
+        with pytest.raises(StoreError) as raised:
             store.finish_run(run_id, status=PUBLISHED, plan=duplicated, objective=1.0)
+        assert isinstance(raised.value.__cause__, sa.exc.IntegrityError)
         row = store.run(run_id)
         assert row["status"] == RUNNING
         assert row["objective"] is None

@@ -3,7 +3,7 @@
     python benchmarks/formulations.py INSTANCE [--variants baseline,deal_per_order,...]
         [--seeds 1,2,3] [--mip-gap 1e-4] [--time-limit 900] [--csv OUT.csv]
 
-Each variant is the model of `allocator.model.build_model` changed in one way (a
+Each variant is the model of `allocator.model.build.build_model` changed in one way (a
 formulation) or solved with one HiGHS option changed (a setting), or several joined
 by ``+`` (``deal_per_order+presolve_off``); everything else is
 allocator's normal solve: one thread, the ship-nothing start, allocator's HiGHS options.
@@ -28,11 +28,11 @@ from typing import Any
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from allocator.instance import Instance
-from allocator.model import ModelOptions, build_model
-from allocator.pipeline import gc_paused
-from allocator.solve import SolverOptions, _make_highs, compile_model, solve_compiled
-from allocator.validate import load_instance
+from allocator.data.instance import Instance
+from allocator.data.validate import load_instance
+from allocator.model.build import ModelOptions, build_model
+from allocator.solve.highs import SolverOptions, _make_highs, compile_model, solve_compiled
+from allocator.solve.pipeline import gc_paused
 
 Change = Callable[[pyo.ConcreteModel, Instance], None]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 def _import_seconds() -> float:
     code = (
-        "import time; t = time.perf_counter(); import allocator.pipeline; "
+        "import time; t = time.perf_counter(); import allocator.solve.pipeline; "
         "print(time.perf_counter() - t)"
     )
     return float(
@@ -35,10 +35,10 @@ def _import_seconds() -> float:
 def measure(
     path: Path, repeat: int, mip_gap: float, time_limit: float | None, relax: bool
 ) -> dict[str, object]:
-    from allocator.pipeline import RunOptions, solve_instance
-    from allocator.report import write_result
-    from allocator.solve import SolverOptions
-    from allocator.validate import load_instance
+    from allocator.data.validate import load_instance
+    from allocator.outputs.result_files import write_result
+    from allocator.solve.highs import SolverOptions
+    from allocator.solve.pipeline import RunOptions, solve_instance
 
     runs: dict[str, list[float]] = {}
     outcome: dict[str, object] = {}
@@ -74,9 +74,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--relax", action="store_true")
     args = parser.parse_args()
-    print(f"import allocator.pipeline: {_import_seconds():.2f} s (child process)")
-    from allocator.model import ModelOptions, build_model
-    from allocator.validate import load_instance
+    print(f"import allocator.solve.pipeline: {_import_seconds():.2f} s (child process)")
+    from allocator.data.validate import load_instance
+    from allocator.model.build import ModelOptions, build_model
 
     for path in args.instances:
         instance = load_instance(path)

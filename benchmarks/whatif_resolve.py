@@ -5,7 +5,7 @@
         [--modes rebuild,in_place,warm_start] [--repeat 1] [--relax]
 
 For each instance, solves one surplus-scale sweep serially in this one process, once per
-mode, the way `allocator.whatif.solve_scenario` does (scenario instance, then solve):
+mode, the way `allocator.whatif.run.solve_scenario` does (scenario instance, then solve):
 
 * ``rebuild``: `pipeline.solve_instance` per scenario (build the Pyomo model, compile);
 * ``in_place``: `resolve.solve_instance` inside `resolve.variants_of(base)`: the base
@@ -13,7 +13,7 @@ mode, the way `allocator.whatif.solve_scenario` does (scenario instance, then so
   is a copy of its arrays with the foundry_surplus bounds updated;
 * ``warm_start``: as ``in_place``, and each MIP starts from the previous scenario's plan
   when it is feasible (it is when the scale grows) and better than shipping nothing.
-  Tried and not kept in `allocator.resolve` (HiGHS took longer); implemented here only.
+  Tried and not kept in `allocator.solve.resolve` (HiGHS took longer); implemented here only.
 
 Prints per scenario the seconds of each phase (``variant``: the scenario's instance;
 ``model``: build + compile, or the in-place update + hand-off; ``highs``: the MIP;
@@ -43,7 +43,7 @@ class WarmStarted:
     the ship-nothing start (as `pipeline._solve_lp_first` picks its start)."""
 
     def __init__(self, base: Any, options: Any) -> None:
-        from allocator import resolve
+        from allocator.solve import resolve
 
         self.options = options
         self.compiled = resolve.CompiledBase(base, options.model_options())
@@ -51,10 +51,10 @@ class WarmStarted:
         self.previous: Any = None
 
     def solve(self, instance: Any) -> Any:
-        from allocator import pipeline
-        from allocator.model import set_plan_start
-        from allocator.plan import check_plan
-        from allocator.solve import read_start, start_objective
+        from allocator.model.build import set_plan_start
+        from allocator.plan.tables import check_plan
+        from allocator.solve import pipeline
+        from allocator.solve.highs import read_start, start_objective
 
         timings: dict[str, float] = {}
         if self.first:
@@ -81,9 +81,9 @@ class WarmStarted:
 
 
 def solve_sweep(path: Path, scales: list[float], mode: str, options: Any) -> list[dict[str, Any]]:
-    from allocator import pipeline, resolve
-    from allocator.validate import load_instance
-    from allocator.whatif import Scenario, scenario_instance
+    from allocator.data.validate import load_instance
+    from allocator.solve import pipeline, resolve
+    from allocator.whatif.run import Scenario, scenario_instance
 
     base = load_instance(path)
     resolve.clear_cache()
@@ -142,8 +142,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--relax", action="store_true", help="LP sweeps (no warm start)")
     args = parser.parse_args()
-    from allocator.pipeline import RunOptions
-    from allocator.solve import SolverOptions
+    from allocator.solve.highs import SolverOptions
+    from allocator.solve.pipeline import RunOptions
 
     solver = SolverOptions(mip_gap=args.mip_gap, time_limit=args.time_limit)
     options = RunOptions(solver, relax=args.relax)

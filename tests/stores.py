@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from allocator.store import engine_url
+from allocator.nightly.store import engine_url
 
 POSTGRES_URL = os.environ.get("ALLOCATOR_TEST_POSTGRES_URL", "")
 needs_postgres = pytest.mark.skipif(

@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from allocator.baseline import (
+from allocator.data.instance import Instance
+from allocator.data.validate import load_instance
+from allocator.nightly.baseline import (
     align_published,
     moved_racks,
     period_shift,
@@ -16,10 +18,8 @@ from allocator.baseline import (
     repair_plan,
     stability_cost,
 )
-from allocator.instance import Instance
-from allocator.plan import ALLOCATION_COLUMNS, Plan, check_plan
-from allocator.store import StoredPlan
-from allocator.validate import load_instance
+from allocator.nightly.store import StoredPlan
+from allocator.plan.tables import ALLOCATION_COLUMNS, Plan, check_plan
 
 TABLES = {
     "products.csv": (

@@ -23,11 +23,11 @@ from bruteforce import (
     write,
 )
 
+from allocator.data.validate import load_instance
 from allocator.errors import InfeasibleError
-from allocator.pipeline import RunOptions, SolveResult, solve_instance
-from allocator.plan import check_plan
-from allocator.solve import SolverOptions, Status
-from allocator.validate import load_instance
+from allocator.plan.tables import check_plan
+from allocator.solve.highs import SolverOptions, Status
+from allocator.solve.pipeline import RunOptions, SolveResult, solve_instance
 
 RELAXED_SEEDS = range(200)
 STRICT_SEEDS = range(10_000, 10_050)

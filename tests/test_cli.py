@@ -23,8 +23,10 @@ TINY = ROOT / "instances" / "tiny"
 RUNNER = CliRunner()
 ALLOCATOR = [sys.executable, "-m", "allocator"]
 """The installed command, run with this interpreter (CI does not put the venv on PATH)."""
-HAS_GENERATE = (ROOT / "allocator" / "generate.py").exists()
-needs_generate = pytest.mark.skipif(not HAS_GENERATE, reason="allocator/generate.py is missing")
+HAS_GENERATE = (ROOT / "allocator" / "data" / "generate.py").exists()
+needs_generate = pytest.mark.skipif(
+    not HAS_GENERATE, reason="allocator/data/generate.py is missing"
+)
 
 OUTPUT_FILES = {
     ".allocator",  # the marker: allocator wrote this folder and may replace it
@@ -58,7 +60,7 @@ def summary_of(out: Path) -> dict:
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic instance (a few hundred integer variables)."""
     if not HAS_GENERATE:
-        pytest.skip("allocator/generate.py is missing")
+        pytest.skip("allocator/data/generate.py is missing")
     folder = tmp_path_factory.mktemp("generated") / "instance"
     result = cli(
         "generate", folder, "--regions", "4", "--buyers", "8", "--periods", "12", "--seed", "7"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from allocator.data.validate import load_instance
 from allocator.errors import InfeasibleError
-from allocator.pipeline import RunOptions, solve_instance
-from allocator.solve import SolverOptions
-from allocator.validate import load_instance
+from allocator.solve.highs import SolverOptions
+from allocator.solve.pipeline import RunOptions, solve_instance
 
 INSTANCES = Path(__file__).resolve().parent.parent / "instances"
 EXPECTED = sorted(INSTANCES.rglob("expected.toml"))

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from allocator.cli import app
-from allocator.planner_report import write_report
+from allocator.outputs.report import write_report
 from tests.browser import chromium_path, ink, visit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ PLAN_CHARTS = {"chart-waterfall", "chart-waiting", "chart-heatmap", "chart-suppl
 @pytest.fixture(scope="module")
 def solved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated instance solved with --report: the result folder."""
-    from allocator.generate import generate_instance
+    from allocator.data.generate import generate_instance
 
     base = tmp_path_factory.mktemp("report")
     generate_instance(base / "instance", regions=3, buyers=6, periods=12, seed=5)
@@ -100,7 +100,7 @@ def test_report_command_explains_an_older_result(solved: Path, tmp_path: Path) -
 
 
 def test_report_refuses_another_instance(solved: Path, tmp_path: Path) -> None:
-    from allocator.generate import generate_instance
+    from allocator.data.generate import generate_instance
 
     folder = tmp_path / "result"
     folder.mkdir()
@@ -124,7 +124,7 @@ def test_report_command_on_a_folder_without_results(tmp_path: Path) -> None:
 
 def test_report_modules_never_import_pyomo() -> None:
     code = (
-        "import sys, allocator.planner_report, allocator.why; "
+        "import sys, allocator.outputs.report, allocator.explain.why; "
         "sys.exit(1 if any(name.startswith('pyomo') for name in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

@@ -26,16 +26,16 @@ import pytest
 from stores import STORE_KINDS, store_url
 from typer.testing import CliRunner, Result
 
-import allocator.nightly
+import allocator.nightly.run
 from allocator.cli import app
-from allocator.generate import generate_instance
-from allocator.nightly import abandon_stale_runs
-from allocator.nightly_config import load_config
-from allocator.pipeline import SolveResult
-from allocator.plan import Plan
-from allocator.publish import RunLock
-from allocator.store import PUBLISHED, STORED, RunStore
-from allocator.validate import load_instance
+from allocator.data.generate import generate_instance
+from allocator.data.validate import load_instance
+from allocator.nightly.config import load_config
+from allocator.nightly.lock import RunLock
+from allocator.nightly.run import abandon_stale_runs
+from allocator.nightly.store import PUBLISHED, STORED, RunStore
+from allocator.plan.tables import Plan
+from allocator.solve.pipeline import SolveResult
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny"
@@ -316,7 +316,7 @@ def test_plan_failing_its_recheck_is_not_published(
 ) -> None:
     publish, store, _ = published_once
     before = folder_bytes(publish)
-    solve = allocator.nightly.solve_instance
+    solve = allocator.nightly.run.solve_instance
 
     def overship(*args: object, **kwargs: object) -> SolveResult:
         result = solve(*args, **kwargs)  # type: ignore[arg-type]
@@ -327,7 +327,7 @@ def test_plan_failing_its_recheck_is_not_published(
             result, plan=Plan(allocation, result.plan.surplus, result.plan.deal_accepted)
         )
 
-    monkeypatch.setattr(allocator.nightly, "solve_instance", overship)
+    monkeypatch.setattr(allocator.nightly.run, "solve_instance", overship)
     result = nightly("--instance", instance_dir, "--publish", publish, "--store", store)
     assert result.exit_code == 4
     assert "re-check" in result.stderr
@@ -346,12 +346,12 @@ def test_no_incumbent_keeps_the_previous_plan(
 ) -> None:
     publish, store, _ = published_once
     before = folder_bytes(publish)
-    solve = allocator.nightly.solve_instance
+    solve = allocator.nightly.run.solve_instance
 
     def no_plan(*args: object, **kwargs: object) -> SolveResult:
         return replace(solve(*args, **kwargs), plan=None)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(allocator.nightly, "solve_instance", no_plan)
+    monkeypatch.setattr(allocator.nightly.run, "solve_instance", no_plan)
     result = nightly("--instance", instance_dir, "--publish", publish, "--store", store)
     assert result.exit_code == 4
     assert folder_bytes(publish) == before
@@ -513,7 +513,10 @@ def test_config_file_keys_and_overrides(tmp_path: Path, instance_dir: Path) -> N
     ("text", "message"),
     [
         ('publish = "p"\ninstance = "i"\nfrozen_period = 2\n', "unknown key 'frozen_period'"),
-        ('publish = "p"\ninstance = "i"\nthreads = 0\n', "threads must be a whole number in [1, 256]"),
+        (
+            'publish = "p"\ninstance = "i"\nthreads = 0\n',
+            "threads must be a whole number in [1, 256]",
+        ),
         ('publish = "p"\ninstance = "i"\nstrict = "yes"\n', "strict must be true or false"),
         ('publish = "p"\ninstance = "i"\nstore = "mysql://x/y"\n', "store must be"),
         ('instance = "i"\n', "no publish"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from allocator.atomic import publish_folder, recover_folder
-from allocator.publish import LockHeldError, RunLock, is_lock_held, lock_path_for
+from allocator.nightly.lock import LockHeldError, RunLock, is_lock_held, lock_path_for
 
 
 def test_second_lock_is_refused_with_the_holder(tmp_path: Path) -> None:
@@ -35,7 +35,8 @@ def test_lock_dies_with_a_killed_process(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from allocator.publish import RunLock;"
+            "import sys, time; from pathlib import Path;"
+            "from allocator.nightly.lock import RunLock;"
             f"RunLock(Path({str(path)!r})).acquire(); print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

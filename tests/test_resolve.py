@@ -1,4 +1,4 @@
-"""In-place re-solves (`allocator.resolve`): the updated arrays are bit for bit the arrays
+"""In-place re-solves (`allocator.solve.resolve`): the updated arrays are bit for bit the arrays
 a rebuild compiles, for every kind of change updated in place; changes that would add or
 drop a row, a column or a matrix entry are rebuilt; a sweep solved in place writes the
 same results as one rebuilt scenario by scenario."""
@@ -15,14 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocator import resolve, whatif
-from allocator.generate import generate_instance
-from allocator.instance import Instance
-from allocator.model import ModelOptions, build_model
-from allocator.pipeline import RunOptions
-from allocator.solve import CompiledModel, SolverOptions, compile_model, model_arrays
-from allocator.validate import load_instance
-from allocator.whatif import Scenario, SweepSpec, Target, Vary, run_whatif, scenario_instance
+from allocator.data.generate import generate_instance
+from allocator.data.instance import Instance
+from allocator.data.validate import load_instance
+from allocator.model.build import ModelOptions, build_model
+from allocator.solve import resolve
+from allocator.solve.highs import CompiledModel, SolverOptions, compile_model, model_arrays
+from allocator.solve.pipeline import RunOptions
+from allocator.whatif import run as whatif
+from allocator.whatif.run import Scenario, SweepSpec, Target, Vary, run_whatif, scenario_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_2027 = ROOT / "instances" / "base-2027"

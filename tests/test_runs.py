@@ -14,9 +14,9 @@ from stores import STORE_KINDS, store_url
 from typer.testing import CliRunner, Result
 
 from allocator.cli import app
-from allocator.generate import generate_instance
-from allocator.runs import diff_runs
-from allocator.store import RunStore
+from allocator.data.generate import generate_instance
+from allocator.nightly.runs import diff_runs
+from allocator.nightly.store import RunStore
 
 RUNNER = CliRunner()
 

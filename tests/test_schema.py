@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from allocator.schema import TABLES, reference_markdown
+from allocator.data.schema import TABLES, reference_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

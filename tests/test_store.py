@@ -13,8 +13,7 @@ import pytest
 import sqlalchemy as sa
 from stores import STORE_KINDS, store_url
 
-from allocator.plan import ALLOCATION_COLUMNS, Plan
-from allocator.store import (
+from allocator.nightly.store import (
     ABANDONED,
     PUBLISHED,
     RUNNING,
@@ -24,6 +23,7 @@ from allocator.store import (
     display_url,
     engine_url,
 )
+from allocator.plan.tables import ALLOCATION_COLUMNS, Plan
 
 
 @pytest.fixture(params=STORE_KINDS)

@@ -22,13 +22,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
-from allocator import whatif
 from allocator.cli import app
-from allocator.generate import generate_instance
-from allocator.pipeline import RunOptions
-from allocator.solve import SolverOptions
-from allocator.validate import load_instance
-from allocator.whatif import (
+from allocator.data.generate import generate_instance
+from allocator.data.validate import load_instance
+from allocator.outputs.charts import find_breakpoints
+from allocator.solve.highs import SolverOptions
+from allocator.solve.pipeline import RunOptions
+from allocator.whatif import run as whatif
+from allocator.whatif.run import (
     SweepSpec,
     Target,
     Vary,
@@ -39,7 +40,6 @@ from allocator.whatif import (
     run_whatif,
     scaled_column,
 )
-from allocator.whatif_charts import find_breakpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny"
@@ -184,7 +184,7 @@ def modified_copy(
     policy: dict[str, float] | None = None,
     factors: dict[str, float] | None = None,
 ) -> Path:
-    """The instance files changed by hand with pandas, independently of allocator.whatif."""
+    """The instance files changed by hand with pandas, independently of allocator.whatif.run."""
     shutil.copytree(source, folder)
     foundry = pd.read_csv(folder / "foundry.csv")
     foundry["surplus_wafers"] = foundry["surplus_wafers"].astype(float) * surplus_scale
@@ -286,10 +286,10 @@ KILL_AFTER = 2
 KILLED_SWEEP = """
 import os, signal, sys
 from pathlib import Path
-from allocator.pipeline import RunOptions
-from allocator.solve import SolverOptions
-from allocator.validate import load_instance
-from allocator.whatif import SweepSpec, parse_surplus_scales, run_whatif
+from allocator.solve.pipeline import RunOptions
+from allocator.solve.highs import SolverOptions
+from allocator.data.validate import load_instance
+from allocator.whatif.run import SweepSpec, parse_surplus_scales, run_whatif
 
 written = []
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from allocator.pipeline import RunOptions, solve_instance
-from allocator.plan import customer_table
-from allocator.validate import load_instance
-from allocator.why import Reason, why_short, why_short_column
+from allocator.data.validate import load_instance
+from allocator.explain.why import Reason, why_short, why_short_column
+from allocator.plan.tables import customer_table
+from allocator.solve.pipeline import RunOptions, solve_instance
 
 HEADERS = {
     "products.csv": "product,available_from,wafers_per_rack,power_kw,holding_cost,"

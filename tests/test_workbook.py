@@ -14,8 +14,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 from typer.testing import CliRunner
 
 from allocator.cli import app
-from allocator.planner_report import write_report
-from allocator.result_folder import period_labels
+from allocator.outputs.folder import period_labels
+from allocator.outputs.report import write_report
 
 RUNNER = CliRunner()
 CSV_SHEETS = {
@@ -29,7 +29,7 @@ CSV_SHEETS = {
 
 @pytest.fixture(scope="module")
 def solved(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from allocator.generate import generate_instance
+    from allocator.data.generate import generate_instance
 
     base = tmp_path_factory.mktemp("workbook")
     generate_instance(base / "instance", regions=3, buyers=5, periods=12, seed=9)

@@ -1,0 +1,48 @@
+"""The model's numbers as NumPy arrays, and the HighsLp made from them.
+
+No Pyomo here: the marginal-value LP child (`allocator.solve.lp_beside`) imports this to
+rebuild the LP that `allocator.solve.highs` compiled, and `allocator.solve.resolve` updates a copy
+of the arrays for a what-if variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelArrays:
+    """The numbers of a compiled model as NumPy arrays: costs, column and row bounds, and
+    the column-wise matrix (``a_start``, ``a_index``, ``a_value``). `allocator.solve.resolve`
+    updates entries of a copy; which rows and columns exist stays the model's."""
+
+    col_cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    a_start: np.ndarray
+    a_index: np.ndarray
+    a_value: np.ndarray
+
+
+def highs_lp(arrays: ModelArrays, *, offset: float, maximize: bool) -> highspy.HighsLp:
+    """The HighsLp of ``arrays`` (no integrality: the solve sets it)."""
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(arrays.col_cost)
+    lp.num_row_ = len(arrays.row_lower)
+    lp.col_cost_ = arrays.col_cost
+    lp.col_lower_ = arrays.col_lower
+    lp.col_upper_ = arrays.col_upper
+    lp.row_lower_ = arrays.row_lower
+    lp.row_upper_ = arrays.row_upper
+    lp.offset_ = offset
+    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = arrays.a_start
+    lp.a_matrix_.index_ = arrays.a_index
+    lp.a_matrix_.value_ = arrays.a_value
+    return lp

@@ -1,0 +1,377 @@
+"""Hand the Pyomo model to HiGHS and get a typed outcome back: the only module that
+names HiGHS.
+
+The model is compiled in memory into sparse arrays (`allocator.solve.compile`, equal to
+Pyomo's standard-form compiler) and passed to highspy in one call; no file is written
+in a normal solve. Working on the arrays directly gives full control of what the Pyomo
+solver wrappers get in the way of: the incumbent of a
+time-limited MIP is kept (not raised on), threads and the random seed are always set,
+the LP relaxation for marginal values is the same arrays with integrality dropped, and
+HiGHS's IIS is available for an infeasible strict model.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.common.errors import InfeasibleConstraintException
+
+from allocator.atomic import write_file
+from allocator.errors import InfeasibleError
+from allocator.solve.arrays import ModelArrays, highs_lp
+from allocator.solve.compile import Names, compile_arrays
+from allocator.solve.lp_beside import DualsBeside, spare_core
+
+DEFAULT_SEED = 20270101
+"""HiGHS random seed: fixed so the same instance and options give the same plan."""
+MAX_SEED = 2**31 - 1
+"""HiGHS's ``random_seed`` takes 0..2^31 - 1."""
+MAX_THREADS = 256
+"""Most HiGHS threads any command accepts (a typo like 1e20 is refused, not passed on)."""
+
+
+IIS_ELASTIC_TRUE = 2 + 8
+"""HiGHS ``iis_strategy``: elastic LP (2), reduced to a true IIS (8). The default light
+test finds nothing on many infeasible models."""
+
+
+class Status(enum.StrEnum):
+    """Why the solver stopped, separate from whether a plan exists."""
+
+    OPTIMAL = "optimal"
+    TIME_LIMIT = "time_limit"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+ROOT_REDUCED_COST_HEURISTIC = False
+"""HiGHS's root reduced-cost heuristic, off: on a generated 197k-column instance it ran
+domain propagation for over 20 minutes past a 600 s time limit (seen with py-spy in
+``HighsPrimalHeuristics::rootReducedCost``), and without it base-2027 solved in 3.4 s
+instead of 5.9 s and a 16k-column instance in 41 s instead of 85 s (loaded machine)."""
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """What a planner sets: ``mip_gap`` 0 proves optimality; ``threads`` 1 by default
+    so that runs are repeatable; ``time_limit`` None means no limit."""
+
+    time_limit: float | None = None
+    mip_gap: float = 1e-4
+    threads: int = 1
+    seed: int = DEFAULT_SEED
+    log: bool = False
+    log_file: str | None = None
+    """Also append HiGHS's log to this file (``log`` still decides the console)."""
+
+    def highs_options(self) -> dict[str, bool | int | float | str]:
+        options: dict[str, bool | int | float | str] = {
+            "mip_rel_gap": float(self.mip_gap),
+            "threads": int(self.threads),
+            "random_seed": int(self.seed),
+            "output_flag": bool(self.log or self.log_file),
+            "log_to_console": bool(self.log),
+            "mip_heuristic_run_root_reduced_cost": ROOT_REDUCED_COST_HEURISTIC,
+        }
+        if self.log_file:
+            options["log_file"] = self.log_file
+        if self.time_limit is not None:
+            options["time_limit"] = float(self.time_limit)
+        return options
+
+
+@dataclass
+class CompiledModel:
+    """The model as arrays, with the names of its rows and columns (no Pyomo objects:
+    the Pyomo model can be freed once this exists)."""
+
+    lp: highspy.HighsLp
+    names: Names
+    is_integer: np.ndarray
+    objective_offset: float
+    compile_seconds: float
+    start: np.ndarray | None = None
+    """A feasible solution to start HiGHS from (the variables' Pyomo values), if complete."""
+
+    @functools.cached_property
+    def row_names(self) -> list[str]:
+        """Each row's constraint name, e.g. ``internal_fill[aws-us-east-1]`` (made when
+        first asked for: ~5 us a name)."""
+        return [self.names.row_name(row) for row in range(len(self.names.row_index))]
+
+    @functools.cached_property
+    def column_names(self) -> list[str]:
+        """Each column's variable name, e.g. ``ship_racks[o000001,3]``."""
+        return [self.names.column_name(column) for column in range(self.lp.num_col_)]
+
+
+@dataclass
+class SolveOutcome:
+    """A solver run: ``values`` is None when no plan (incumbent) exists."""
+
+    status: Status
+    values: np.ndarray | None
+    objective: float | None
+    best_bound: float | None
+    mip_gap: float | None
+    solve_seconds: float
+    highs_status: str
+    row_duals: np.ndarray | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def has_plan(self) -> bool:
+        return self.values is not None
+
+
+def highs_version() -> str:
+    return f"{highspy.Highs().version()}"
+
+
+def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
+    """Pyomo model -> HighsLp: sparse column-wise A, row bounds, column bounds, integrality
+    (`allocator.solve.compile`, the same arrays as Pyomo's standard-form compiler)."""
+    started = time.perf_counter()
+    try:
+        compiled = compile_arrays(model)
+    except InfeasibleConstraintException as error:
+        # A row with no variables whose bound fails, e.g. a strict internal fill no
+        # order can ship to: infeasible before any solve.
+        match = re.search(r"'(.+)'", str(error))
+        raise InfeasibleError(
+            [match.group(1) if match else str(error)], "a constraint with no variables"
+        ) from error
+    columns = compiled.columns
+    is_integer = np.fromiter((var.is_integer() for var in columns), bool, len(columns))
+    lp = highs_lp(compiled.arrays, offset=compiled.offset, maximize=compiled.maximize)
+    return CompiledModel(
+        lp,
+        compiled.names,
+        is_integer,
+        lp.offset_,
+        time.perf_counter() - started,
+        read_start(columns),
+    )
+
+
+LP_BESIDE_MIN_COLUMNS = 50_000
+"""Smallest model whose LP relaxation is solved beside the MIP: below it the LP takes
+less than starting the child (~0.6 s: base-2027's LP 0.08 s, a 16k-column one 0.2-1 s)."""
+
+_scheduler_threads: list[int] = []
+"""Threads HiGHS's process-wide task scheduler was started with (empty: not started)."""
+
+
+def read_start(columns: list[pyo.Var]) -> np.ndarray | None:
+    """The columns' current Pyomo values as a start vector; None if any is unset."""
+    values = [var.value for var in columns]
+    return None if None in values else np.asarray(values, dtype=float)
+
+
+def start_objective(compiled: CompiledModel, start: np.ndarray) -> float:
+    """The model objective of a start vector."""
+    return float(np.dot(np.asarray(compiled.lp.col_cost_), start)) + compiled.objective_offset
+
+
+def _maximizes(lp: highspy.HighsLp) -> bool:
+    return bool(lp.sense_ == highspy.ObjSense.kMaximize)
+
+
+def model_arrays(compiled: CompiledModel) -> ModelArrays:
+    """The arrays of ``compiled`` (copies: changing them leaves ``compiled`` as it is)."""
+    lp, matrix = compiled.lp, compiled.lp.a_matrix_
+    return ModelArrays(
+        np.array(lp.col_cost_, dtype=float),
+        np.array(lp.col_lower_, dtype=float),
+        np.array(lp.col_upper_, dtype=float),
+        np.array(lp.row_lower_, dtype=float),
+        np.array(lp.row_upper_, dtype=float),
+        np.array(matrix.start_, dtype=np.int64),
+        np.array(matrix.index_, dtype=np.int64),
+        np.array(matrix.value_, dtype=float),
+    )
+
+
+def with_arrays(
+    compiled: CompiledModel, arrays: ModelArrays, start: np.ndarray | None
+) -> CompiledModel:
+    """A new `CompiledModel` like ``compiled`` (same rows, columns, integrality, sense
+    and offset) but with ``arrays`` and the MIP ``start``; ``compiled`` is not changed."""
+    started = time.perf_counter()
+    base = compiled.lp
+    lp = highs_lp(arrays, offset=base.offset_, maximize=_maximizes(base))
+    return CompiledModel(
+        lp,
+        compiled.names,
+        compiled.is_integer,
+        compiled.objective_offset,
+        time.perf_counter() - started,
+        start,
+    )
+
+
+def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) -> highspy.Highs:
+    # HiGHS starts one scheduler per process and refuses a later, different `threads`
+    # ("global scheduler has already been initialized"): reset it when the count changes.
+    if _scheduler_threads and _scheduler_threads[0] != options.threads:
+        highspy.Highs.resetGlobalScheduler(True)
+        _scheduler_threads.clear()
+    if not _scheduler_threads:
+        _scheduler_threads.append(options.threads)
+    highs = highspy.Highs()
+    for name, value in options.highs_options().items():
+        highs.setOptionValue(name, value)
+    lp = compiled.lp
+    if integer and compiled.is_integer.any():
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+            for flag in compiled.is_integer
+        ]
+    else:
+        lp.integrality_ = []
+    highs.passModel(lp)
+    if integer and compiled.start is not None:
+        start = highspy.HighsSolution()
+        start.col_value = compiled.start
+        start.value_valid = True
+        highs.setSolution(start)
+    return highs
+
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
+    highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: Status.UNBOUNDED,
+    highspy.HighsModelStatus.kInterrupt: Status.INTERRUPTED,
+    highspy.HighsModelStatus.kIterationLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kSolutionLimit: Status.TIME_LIMIT,
+}
+
+
+def solve_compiled(
+    compiled: CompiledModel,
+    options: SolverOptions,
+    *,
+    integer: bool = True,
+    duals: bool = False,
+    before_run: Callable[[], None] | None = None,
+) -> SolveOutcome:
+    """Run HiGHS. A time-limited MIP with an incumbent returns it with its gap.
+    ``before_run`` is called just before HiGHS starts (which releases the GIL)."""
+    highs = _make_highs(compiled, options, integer)
+    if before_run is not None:
+        before_run()
+    started = time.perf_counter()
+    highs.run()
+    seconds = time.perf_counter() - started
+    model_status = highs.getModelStatus()
+    status = _STATUS.get(model_status, Status.ERROR)
+    info = highs.getInfo()
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    is_mip = integer and bool(compiled.is_integer.any())
+    values = objective = bound = gap = None
+    if has_solution and status not in (Status.INFEASIBLE, Status.UNBOUNDED):
+        solution = highs.getSolution()
+        values = np.asarray(solution.col_value, dtype=float)
+        objective = float(info.objective_function_value)
+        if is_mip:
+            bound = float(info.mip_dual_bound)
+            gap = float(info.mip_gap)
+        else:
+            bound, gap = objective, 0.0
+    row_duals = None
+    if duals and values is not None and not is_mip and status == Status.OPTIMAL:
+        row_duals = np.asarray(highs.getSolution().row_dual, dtype=float)
+    return SolveOutcome(
+        status,
+        values,
+        objective,
+        bound,
+        gap,
+        seconds,
+        highs.modelStatusToString(model_status),
+        row_duals,
+    )
+
+
+def lp_duals(compiled: CompiledModel, options: SolverOptions) -> np.ndarray | None:
+    """Row duals of the LP relaxation: d objective / d right-hand side of each row."""
+    outcome = solve_compiled(compiled, options, integer=False, duals=True)
+    return outcome.row_duals
+
+
+def start_lp_duals_beside(compiled: CompiledModel, options: SolverOptions) -> DualsBeside | None:
+    """Start the LP relaxation of `lp_duals` in a second process (`allocator.solve.lp_beside`),
+    with the same HiGHS options but no log; None when no core is spare or the model is
+    too small for the ~0.6 s of starting the child to pay."""
+    if compiled.lp.num_col_ < LP_BESIDE_MIN_COLUMNS or not spare_core(options.threads):
+        return None
+    quiet = SolverOptions(options.time_limit, options.mip_gap, options.threads, options.seed)
+    try:
+        lp = compiled.lp
+        return DualsBeside(
+            model_arrays(compiled), lp.offset_, _maximizes(lp), quiet.highs_options()
+        )
+    except OSError:  # no process could be started: the caller solves the LP itself
+        return None
+
+
+def irreducible_conflict(compiled: CompiledModel, options: SolverOptions) -> list[str] | None:
+    """Names of the rows (and variable bounds) of an irreducible infeasible subsystem of
+    the LP relaxation, from HiGHS's elastic-LP IIS; None when the LP relaxation is
+    feasible (then integrality causes the conflict)."""
+    highs = _make_highs(compiled, options, integer=False)
+    highs.setOptionValue("output_flag", False)
+    highs.run()
+    if highs.getModelStatus() not in (
+        highspy.HighsModelStatus.kInfeasible,
+        highspy.HighsModelStatus.kUnboundedOrInfeasible,
+    ):
+        return None
+    highs.setOptionValue("iis_strategy", IIS_ELASTIC_TRUE)
+    status, iis = highs.getIis()
+    if status == highspy.HighsStatus.kError or not iis.valid_:
+        return []
+    names = [compiled.row_names[row] for row in iis.row_index_]
+    names += [f"bounds of {compiled.names.column_name(col)}" for col in iis.col_index_]
+    return list(dict.fromkeys(names))
+
+
+def write_model_file(compiled: CompiledModel, path: Path, *, integer: bool = True) -> None:
+    """Export the model as ``.mps`` or ``.lp`` (by suffix), atomically."""
+    highs = _make_highs(compiled, SolverOptions(), integer)
+    for index in range(compiled.lp.num_col_):
+        highs.passColName(index, _safe_name(compiled.names.column_name(index)))
+    for index, name in enumerate(compiled.row_names):
+        highs.passRowName(index, _safe_name(f"{name}#{index}"))
+
+    def write(temporary: Path) -> None:
+        # HiGHS picks the format by the suffix: give the temporary the target's
+        target = temporary.with_name(temporary.name + path.suffix)
+        try:
+            if highs.writeModel(str(target)) == highspy.HighsStatus.kError:
+                raise OSError(f"HiGHS could not write {path}")
+            os.replace(target, temporary)
+        finally:
+            target.unlink(missing_ok=True)
+
+    write_file(path, write)
+
+
+def _safe_name(name: str) -> str:
+    """Row/column names without the characters MPS and LP files cannot hold."""
+    return "".join(char if char.isalnum() or char in "_[],.#-" else "_" for char in name)

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.data.instance import Instance
+from allocator.formats import format_money, format_racks, racks_text
 
 SHORT_TOLERANCE = 1e-6
 """Racks below this are not a waiting list (LP relaxation plans are fractional)."""
@@ -78,33 +79,6 @@ class Reason:
     text: str
     figure: float
     racks: float
-
-
-def format_money(value: float, currency: str) -> str:
-    """Compact money a planner reads: ``USD 5.75M``, ``USD 756.7k``, ``USD 80``."""
-    for scale, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{currency} {_three_digits(value / scale)}{suffix}"
-    if float(value).is_integer():
-        return f"{currency} {value:,.0f}"
-    return f"{currency} {_three_digits(value)}"
-
-
-def _three_digits(value: float) -> str:
-    """Three significant digits without an exponent: 5.75, 64.7, 812, 1,234."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
-def racks_text(racks: float) -> str:
-    """``1 rack``, ``2 racks``, ``2.5 racks``."""
-    return f"{format_racks(racks)} {'rack' if format_racks(racks) == '1' else 'racks'}"
-
-
-def format_racks(racks: float) -> str:
-    """Whole racks as ``1,234``; LP-relaxation racks keep one decimal."""
-    if abs(racks - round(racks)) < 1e-6:
-        return f"{round(racks):,}"
-    return f"{racks:,.1f}"
 
 
 def why_short(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocator.explain.why import format_money, format_racks
+from allocator.formats import format_money, format_racks
 from allocator.outputs.folder import (
     ResultFolder,
     fairness_table,

@@ -5,7 +5,7 @@
         [--modes rebuild,in_place,warm_start] [--repeat 1] [--relax]
 
 For each instance, solves one surplus-scale sweep serially in this one process, once per
-mode, the way `allocator.whatif.run.solve_scenario` does (scenario instance, then solve):
+mode, the way `allocator.whatif.scenarios.solve_scenario` does (scenario instance, then solve):
 
 * ``rebuild``: `pipeline.solve_instance` per scenario (build the Pyomo model, compile);
 * ``in_place``: `resolve.solve_instance` inside `resolve.variants_of(base)`: the base
@@ -52,7 +52,7 @@ class WarmStarted:
 
     def solve(self, instance: Any) -> Any:
         from allocator.model.build import set_plan_start
-        from allocator.plan.tables import check_plan
+        from allocator.plan.check import check_plan
         from allocator.solve import pipeline
         from allocator.solve.highs import read_start, start_objective
 
@@ -83,7 +83,8 @@ class WarmStarted:
 def solve_sweep(path: Path, scales: list[float], mode: str, options: Any) -> list[dict[str, Any]]:
     from allocator.data.validate import load_instance
     from allocator.solve import pipeline, resolve
-    from allocator.whatif.run import Scenario, scenario_instance
+    from allocator.whatif.scenarios import scenario_instance
+    from allocator.whatif.spec import Scenario
 
     base = load_instance(path)
     resolve.clear_cache()

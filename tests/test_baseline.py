@@ -15,11 +15,12 @@ from allocator.nightly.baseline import (
     moved_racks,
     period_shift,
     prepare_baseline,
-    repair_plan,
     stability_cost,
 )
 from allocator.nightly.store import StoredPlan
-from allocator.plan.tables import ALLOCATION_COLUMNS, Plan, check_plan
+from allocator.plan.check import check_plan
+from allocator.plan.repair import repair_plan
+from allocator.plan.tables import ALLOCATION_COLUMNS, Plan
 
 TABLES = {
     "products.csv": (

@@ -25,7 +25,7 @@ from bruteforce import (
 
 from allocator.data.validate import load_instance
 from allocator.errors import InfeasibleError
-from allocator.plan.tables import check_plan
+from allocator.plan.check import check_plan
 from allocator.solve.highs import SolverOptions, Status
 from allocator.solve.pipeline import RunOptions, SolveResult, solve_instance
 

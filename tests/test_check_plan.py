@@ -17,7 +17,8 @@ import allocator.solve.pipeline
 from allocator.cli import app
 from allocator.data.instance import Instance
 from allocator.data.validate import load_instance
-from allocator.plan.tables import Plan, check_plan, make_plan
+from allocator.plan.check import check_plan
+from allocator.plan.tables import Plan, make_plan
 
 TINY = Path(__file__).resolve().parent.parent / "instances" / "tiny"
 

@@ -74,6 +74,32 @@ class Instance:
         return self.settings.policy
 
     @cached_property
+    def _order_positions(self) -> pd.Index:
+        return pd.Index(self.orders["order"])
+
+    def order_rows(self, orders: pd.Series | np.ndarray | list[str]) -> np.ndarray:
+        """Row positions in ``orders`` of the order ids given (-1 for an unknown id)."""
+        return self._order_positions.get_indexer(pd.Index(orders))
+
+    def rack_value(self, order_rows: np.ndarray, ship_periods: np.ndarray) -> np.ndarray:
+        """pi(o) + m(o) - k(o) * (t - r(o)): what one rack of order o shipped in period t
+        adds to the objective, for rows of ``orders`` (`order_rows`) and ship periods.
+
+        The one place the model (objective coefficients, in-place what-if updates), the
+        plan repair (which rack to cut first) and the explanations (a rack's value
+        against the marginal value of supply) read it from. The plan's independent
+        re-check (`allocator.plan.tables.objective_terms`) recomputes its terms on
+        purpose, so that a wrong coefficient here cannot check itself.
+        """
+        orders = self.orders
+        price = orders["price_per_rack"].to_numpy(dtype=float)[order_rows]
+        margin = orders["margin_per_rack"].to_numpy(dtype=float)[order_rows]
+        penalty = orders["delay_penalty"].to_numpy(dtype=float)[order_rows]
+        requested = orders["period"].to_numpy(dtype=np.int64)[order_rows]
+        late = np.asarray(ship_periods, dtype=np.int64) - requested
+        return price + margin - penalty * late
+
+    @cached_property
     def period_labels(self) -> dict[int, str]:
         """Month labels (``2027-01``) when ``start`` is given, else ``P1``, ``P2``, ..."""
         if self.settings.start is None:

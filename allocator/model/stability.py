@@ -3,7 +3,7 @@
 Each family is one function adding Pyomo components through `solve_instance`'s
 ``extend`` hook, formula first in its docstring, named like its components.
 Notation: K = frozen periods; keep[o,t] the repaired published plan
-(`allocator.nightly.baseline.Baseline.plan`, feasible in tonight's instance); pub[o,t] the
+(the repaired published plan, feasible in tonight's instance); pub[o,t] the
 published plan aligned to tonight's periods (0 where it shipped nothing).
 
 * `add_frozen_ship_racks`: x[o,t] = keep[o,t] for t <= K, as variable bounds. Safe
@@ -21,17 +21,37 @@ published plan aligned to tonight's periods (0 where it shipped nothing).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from allocator.data.instance import Instance
-from allocator.model.build import set_plan_start
-from allocator.nightly.baseline import Baseline
-from allocator.solve.pipeline import ModelExtension
+from allocator.model.build import ModelExtension
+from allocator.model.start import set_plan_start
+from allocator.plan.tables import Plan
 
 Cells = dict[tuple[str, int], float]
 """(order, ship period) -> racks."""
+
+
+class Baseline(Protocol):
+    """The last published plan seen from tonight's instance, as the stability terms need
+    it (`allocator.nightly.baseline.Baseline` is one): ``plan`` the repaired published
+    plan, feasible tonight unless ``violations`` says why not."""
+
+    @property
+    def plan(self) -> Plan: ...
+
+    @property
+    def violations(self) -> list[str]: ...
+
+    @property
+    def is_feasible(self) -> bool: ...
+
+    def kept_racks(self, frozen_periods: int) -> Cells: ...
+
+    def published_racks(self, first_period: int) -> Cells: ...
 
 FROZEN_NONE = "none"
 FROZEN_FIXED = "fixed"
@@ -237,7 +257,7 @@ def set_previous_plan_start(
     model: pyo.ConcreteModel, instance: Instance, baseline: Baseline
 ) -> None:
     """Every variable from the repaired published plan: x, s, y from its rows; v, u, w
-    following from them (`allocator.model.build.set_plan_start`); the change variables
+    following from them (`allocator.model.start.set_plan_start`); the change variables
     up = max(x - target, 0), down = max(target - x, 0). Complete, and feasible: the
     repaired plan passes `check_plan` and satisfies the frozen bounds by construction."""
     set_plan_start(model, instance, baseline.plan)

@@ -71,7 +71,8 @@ from allocator.nightly.store import (
     to_json,
 )
 from allocator.outputs.result_files import result_files, summary_dict
-from allocator.plan.tables import check_plan, objective_terms
+from allocator.plan.check import check_plan
+from allocator.plan.tables import objective_terms
 from allocator.solve.highs import SolverOptions
 from allocator.solve.pipeline import RunOptions, SolveResult, solve_instance, versions
 

@@ -19,8 +19,11 @@ from allocator import __version__
 from allocator.data.instance import Instance
 from allocator.errors import InfeasibleError
 from allocator.faults import failpoint
-from allocator.model.build import ModelOptions, build_model, set_plan_start
-from allocator.plan.tables import Plan, check_plan, objective_terms, round_plan
+from allocator.model.build import ModelExtension, ModelOptions, build_model
+from allocator.model.start import set_plan_start
+from allocator.plan.check import check_plan
+from allocator.plan.repair import round_plan
+from allocator.plan.tables import Plan, objective_terms
 from allocator.solve.highs import (
     CompiledModel,
     SolverOptions,
@@ -105,11 +108,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-ModelExtension = Callable[[pyo.ConcreteModel], None]
-"""Adds components to a built model before the solve (stability terms, a MIP start
-set as variable values); it must keep every SPEC constraint."""
 
 
 def solve_instance(

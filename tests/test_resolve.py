@@ -22,8 +22,10 @@ from allocator.model.build import ModelOptions, build_model
 from allocator.solve import resolve
 from allocator.solve.highs import CompiledModel, SolverOptions, compile_model, model_arrays
 from allocator.solve.pipeline import RunOptions
-from allocator.whatif import run as whatif
-from allocator.whatif.run import Scenario, SweepSpec, Target, Vary, run_whatif, scenario_instance
+from allocator.whatif import scenarios as whatif
+from allocator.whatif.run import run_whatif
+from allocator.whatif.scenarios import scenario_instance
+from allocator.whatif.spec import Scenario, SweepSpec, Target, Vary
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_2027 = ROOT / "instances" / "base-2027"

@@ -309,16 +309,16 @@ def whatif(
     from allocator.solve.highs import SolverOptions
     from allocator.solve.pipeline import RunOptions
     from allocator.whatif.console import print_sweep
-    from allocator.whatif.run import (
-        SchedulerError,
+    from allocator.whatif.executors import SchedulerError
+    from allocator.whatif.folder import check_sweep_folder
+    from allocator.whatif.run import run_whatif
+    from allocator.whatif.spec import (
         SweepSpec,
         WhatifError,
         check_scheduler_address,
-        check_sweep_folder,
         check_varies,
         parse_surplus_scales,
         parse_vary,
-        run_whatif,
     )
 
     try:

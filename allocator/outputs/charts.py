@@ -2,7 +2,8 @@
 
 ``charts/surplus.png``: objective and internal waiting list against the surplus scale,
 one line per combination of the other ``--vary`` values, with the breakpoints marked
-where the value of an extra surplus wafer drops (the finite-difference slope falls).
+where the value of an extra surplus wafer drops (lines and breakpoints from
+`allocator.outputs.sweep`, shared with report.html).
 ``charts/policy_cost.png``: what each policy costs, with the bracket a MIP gap leaves.
 """
 
@@ -17,30 +18,12 @@ import numpy as np
 import pandas as pd
 
 from allocator.atomic import write_file
+from allocator.outputs.sweep import find_breakpoints, sweep_line_frames
 
 CHARTS_FOLDER = "charts"
 CHART_FILES = ("surplus.png", "policy_cost.png")
-BREAKPOINT_DROP = 0.25
-"""A breakpoint is where the value per wafer falls by more than this share of its value
-before: a real drop (back-end capacity full, a cheaper use of wafers next), not the
-gradual decline of diminishing returns or a MIP's integrality wobble."""
 MAX_LABELLED_LINES = 3
 """Segments are labelled with their value per wafer only when this few lines are drawn."""
-
-
-def find_breakpoints(values_per_wafer: Sequence[float]) -> list[int]:
-    """Indices ``i`` of points where the slope after ``i`` is lower than before it.
-
-    ``values_per_wafer[i]`` is the slope of the segment ending at point ``i`` (the first
-    is NaN); a drop from segment ``i`` to segment ``i + 1`` marks point ``i``."""
-    points: list[int] = []
-    for index in range(1, len(values_per_wafer) - 1):
-        before, after = values_per_wafer[index], values_per_wafer[index + 1]
-        if not (math.isfinite(before) and math.isfinite(after)):
-            continue
-        if after < before - BREAKPOINT_DROP * abs(before) - 1e-9:
-            points.append(index)
-    return points
 
 
 def human(value: float, digits: int = 3) -> str:
@@ -79,28 +62,6 @@ def write_charts(
     for name, figure in figures.items():
         _save(figure, folder / name)
     return [folder / name for name in figures]
-
-
-def sweep_line_frames(
-    sweep: pd.DataFrame, series_columns: list[str], single_label: str = ""
-) -> list[tuple[str, pd.DataFrame]]:
-    """One line along the surplus axis per combination of the other varied values,
-    labelled by them (``single_label`` when nothing else varies)."""
-    if not series_columns:
-        return [(single_label, sweep.sort_values("surplus_scale"))]
-    lines = []
-    for values, line in sweep.groupby(series_columns, sort=False, dropna=False):
-        values = values if isinstance(values, tuple) else (values,)
-        label = ", ".join(
-            f"{column.split('.', 1)[-1]}={_short(value)}"
-            for column, value in zip(series_columns, values, strict=True)
-        )
-        lines.append((label, line.sort_values("surplus_scale")))
-    return lines
-
-
-def _short(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float | int | np.floating) else str(value)
 
 
 def _surplus_figure(

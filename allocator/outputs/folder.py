@@ -5,7 +5,7 @@ Reads what `allocator solve` writes (``summary.json``, ``allocation.csv``,
 ``customers.csv``, ``stock.csv``, ``surplus.csv``, ``marginal_values.csv``) and what a
 what-if sweep writes (``sweep.csv``, ``policy_cost.csv``); any of them may be missing (a
 sweep folder has no plan of its own). Also the small helpers the report and the workbook
-share: month labels, fairness figures and atomic file writes.
+share: month labels and fairness figures.
 """
 
 from __future__ import annotations
@@ -173,18 +173,3 @@ def lowest_internal_fill(customers: pd.DataFrame) -> tuple[str, float] | None:
         return None
     row = internal.sort_values(["fill_rate", "customer"]).iloc[0]
     return str(row["customer"]), float(row["fill_rate"])
-
-
-def sweep_lines(sweep: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
-    """The solved points of a surplus sweep and the columns that tell its lines apart
-    (the ``--vary`` columns between ``surplus_scale`` and ``status`` in sweep.csv that
-    take more than one value)."""
-    columns = list(sweep.columns)
-    if "surplus_scale" not in columns or "status" not in columns:
-        return [], sweep.iloc[0:0]
-    start, stop = columns.index("surplus_scale") + 1, columns.index("status")
-    points = sweep[pd.to_numeric(sweep["objective"], errors="coerce").notna()]
-    if "kind" in columns:
-        points = points[points["kind"] == "sweep"]
-    series = [column for column in columns[start:stop] if points[column].nunique() > 1]
-    return series, points

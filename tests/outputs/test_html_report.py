@@ -17,7 +17,7 @@ from allocator.cli import app
 from allocator.outputs.report import write_report
 from tests.browser import chromium_path, ink, visit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNNER = CliRunner()
 needs_chromium = pytest.mark.skipif(
     chromium_path() is None, reason="chromium is not installed (apt-get install chromium)"

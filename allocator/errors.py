@@ -69,3 +69,21 @@ class InfeasibleError(RuntimeError):
         self.method = method
         shown = ", ".join(self.conflicts) if self.conflicts else "(none identified)"
         super().__init__(f"the model is infeasible; conflicting constraints ({method}): {shown}")
+
+
+class NoPlanError(RuntimeError):
+    """The solver stopped without a plan (no incumbent): nothing can be written."""
+
+    def __init__(self, termination: str) -> None:
+        self.termination = termination
+        super().__init__(f"no plan: HiGHS stopped with status {termination} and no incumbent")
+
+
+class PlanCheckError(RuntimeError):
+    """The plan fails its independent re-check: it is not written."""
+
+    def __init__(self, violations: Sequence[str]) -> None:
+        self.violations = tuple(violations)
+        super().__init__(
+            "the plan fails its own check, not written:\n  " + "\n  ".join(self.violations)
+        )

@@ -31,8 +31,8 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 from allocator.data.instance import Instance
 from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
-from allocator.solve.highs import SolverOptions, _make_highs, compile_model, solve_compiled
-from allocator.solve.pipeline import gc_paused
+from allocator.solver.highs import SolverOptions, _make_highs, compile_model, solve_compiled
+from allocator.solver.pipeline import gc_paused
 
 Change = Callable[[pyo.ConcreteModel, Instance], None]
 

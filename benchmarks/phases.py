@@ -22,7 +22,7 @@ from pathlib import Path
 
 def _import_seconds() -> float:
     code = (
-        "import time; t = time.perf_counter(); import allocator.solve.pipeline; "
+        "import time; t = time.perf_counter(); import allocator.solver.pipeline; "
         "print(time.perf_counter() - t)"
     )
     return float(
@@ -37,8 +37,8 @@ def measure(
 ) -> dict[str, object]:
     from allocator.data.validate import load_instance
     from allocator.outputs.result_files import write_result
-    from allocator.solve.highs import SolverOptions
-    from allocator.solve.pipeline import RunOptions, solve_instance
+    from allocator.solver.highs import SolverOptions
+    from allocator.solver.pipeline import RunOptions, solve_instance
 
     runs: dict[str, list[float]] = {}
     outcome: dict[str, object] = {}
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--relax", action="store_true")
     args = parser.parse_args()
-    print(f"import allocator.solve.pipeline: {_import_seconds():.2f} s (child process)")
+    print(f"import allocator.solver.pipeline: {_import_seconds():.2f} s (child process)")
     from allocator.data.validate import load_instance
     from allocator.model.build import ModelOptions, build_model
 

@@ -12,7 +12,7 @@ times (default 1):
 * allocator: ``allocator solve INSTANCE --out DIR`` (one HiGHS thread, fixed seed);
   its phases come from ``summary.json`` (read+validate, build, hand-off, HiGHS, the wait
   for the marginal-value LP solved beside the MIP, extract), import time from a separate
-  ``import allocator.solve.pipeline``, the rest of the wall time is reported as ``write+exit``;
+  ``import allocator.solver.pipeline``, the rest of the wall time is reported as ``write+exit``;
 * HiGHS alone, the physical limit: the same model exported once with
   ``allocator solve --write-model`` and solved by highspy from that file with the same
   options, timing ``run()`` only.
@@ -77,7 +77,7 @@ highs = highspy.Highs()
 highs.setOptionValue("output_flag", False)
 highs.setOptionValue("threads", 1)
 highs.setOptionValue("random_seed", 20270101)
-highs.setOptionValue("mip_heuristic_run_root_reduced_cost", False)  # as allocator.solve.highs
+highs.setOptionValue("mip_heuristic_run_root_reduced_cost", False)  # as allocator.solver.highs
 highs.setOptionValue("mip_rel_gap", float(sys.argv[2]))
 if sys.argv[3] != "none":
     highs.setOptionValue("time_limit", float(sys.argv[3]))
@@ -122,7 +122,7 @@ def allocator_command() -> list[str]:
 
 def import_seconds() -> float:
     code = (
-        "import time; t = time.perf_counter(); import allocator.solve.pipeline, "
+        "import time; t = time.perf_counter(); import allocator.solver.pipeline, "
         "allocator.outputs.result_files, allocator.data.validate; print(time.perf_counter() - t)"
     )
     return float(run_measured([sys.executable, "-c", code]).stdout)

@@ -13,7 +13,7 @@ mode, the way `allocator.whatif.scenarios.solve_scenario` does (scenario instanc
   is a copy of its arrays with the foundry_surplus bounds updated;
 * ``warm_start``: as ``in_place``, and each MIP starts from the previous scenario's plan
   when it is feasible (it is when the scale grows) and better than shipping nothing.
-  Tried and not kept in `allocator.solve.resolve` (HiGHS took longer); implemented here only.
+  Tried and not kept in `allocator.solver.resolve` (HiGHS took longer); implemented here only.
 
 Prints per scenario the seconds of each phase (``variant``: the scenario's instance;
 ``model``: build + compile, or the in-place update + hand-off; ``highs``: the MIP;
@@ -38,12 +38,12 @@ PHASES = ("variant", "model", "highs", "extract", "total")
 
 
 class WarmStarted:
-    """`resolve.solve_instance` in place, with the MIP started from the previous plan
+    """`resolve.VariantSolver.solve` in place, with the MIP started from the previous plan
     when `check_plan` finds it feasible for the next scenario and its objective beats
     the ship-nothing start (as `pipeline._solve_lp_first` picks its start)."""
 
     def __init__(self, base: Any, options: Any) -> None:
-        from allocator.solve import resolve
+        from allocator.solver import resolve
 
         self.options = options
         self.compiled = resolve.CompiledBase(base, options.model_options())
@@ -51,10 +51,11 @@ class WarmStarted:
         self.previous: Any = None
 
     def solve(self, instance: Any) -> Any:
-        from allocator.model.build import set_plan_start
+        from allocator.model.start import start_values
         from allocator.plan.check import check_plan
-        from allocator.solve import pipeline
-        from allocator.solve.highs import read_start, start_objective
+        from allocator.solver import pipeline
+        from allocator.solver.highs import start_objective
+        from allocator.solver.resolve import start_vector
 
         timings: dict[str, float] = {}
         if self.first:
@@ -65,24 +66,20 @@ class WarmStarted:
         compiled = self.compiled.update(instance)
         previous = self.previous
         if previous is not None and not check_plan(instance, previous, tolerance=1e-9):
-            set_plan_start(self.compiled.model, instance, previous)
-            start = read_start(compiled.columns)
-            if start is not None and (
-                compiled.start is None
-                or start_objective(compiled, start) > start_objective(compiled, compiled.start)
+            start = start_vector(compiled.names, start_values(instance, previous))
+            if compiled.start is None or start_objective(compiled, start) > start_objective(
+                compiled, compiled.start
             ):
                 compiled.start = start
         timings["in_place_update"] = time.perf_counter() - started
-        result = pipeline.solve_built(
-            instance, self.options, self.compiled.model, compiled, timings
-        )
+        result = pipeline.solve_built(instance, self.options, None, compiled, timings)
         self.previous = result.plan
         return result
 
 
 def solve_sweep(path: Path, scales: list[float], mode: str, options: Any) -> list[dict[str, Any]]:
     from allocator.data.validate import load_instance
-    from allocator.solve import pipeline, resolve
+    from allocator.solver import pipeline, resolve
     from allocator.whatif.scenarios import scenario_instance
     from allocator.whatif.spec import Scenario
 
@@ -99,8 +96,7 @@ def solve_sweep(path: Path, scales: list[float], mode: str, options: Any) -> lis
         elif warm is not None:
             result = warm.solve(instance)
         else:
-            with resolve.variants_of(base):
-                result = resolve.solve_instance(instance, options)
+            result = resolve.variant_solver(base).solve(instance, options)
         total = time.perf_counter() - started
         timings = result.timings
         model = sum(
@@ -143,8 +139,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--relax", action="store_true", help="LP sweeps (no warm start)")
     args = parser.parse_args()
-    from allocator.solve.highs import SolverOptions
-    from allocator.solve.pipeline import RunOptions
+    from allocator.solver.highs import SolverOptions
+    from allocator.solver.pipeline import RunOptions
 
     solver = SolverOptions(mip_gap=args.mip_gap, time_limit=args.time_limit)
     options = RunOptions(solver, relax=args.relax)

@@ -26,8 +26,8 @@ from bruteforce import (
 from allocator.data.validate import load_instance
 from allocator.errors import InfeasibleError
 from allocator.plan.check import check_plan
-from allocator.solve.highs import SolverOptions, Status
-from allocator.solve.pipeline import RunOptions, SolveResult, solve_instance
+from allocator.solver.highs import SolverOptions, Termination
+from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance
 
 RELAXED_SEEDS = range(200)
 STRICT_SEEDS = range(10_000, 10_050)
@@ -78,7 +78,7 @@ def _check(tiny: Tiny, folder: Path, *, strict: bool) -> None:
     optimum, optimal_plan = best
     assert _close(score(tiny, optimal_plan, strict=strict), optimum)
     result = solve_instance(instance, options)
-    assert result.status == Status.OPTIMAL, context
+    assert result.termination == Termination.OPTIMAL, context
     assert result.plan is not None and result.objective is not None, context
     assert result.violations == [], context
     assert check_plan(instance, result.plan, strict=strict) == [], context

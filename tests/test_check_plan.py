@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import allocator.solve.pipeline
+import allocator.solver.pipeline
 from allocator.cli import app
 from allocator.data.instance import Instance
 from allocator.data.validate import load_instance
@@ -227,9 +227,9 @@ def test_fractional_deal() -> None:
 
 
 def _one_rack_more(order: str) -> object:
-    """A stand-in for `allocator.solve.pipeline.extract_plan`: the real extraction, then one
+    """A stand-in for `allocator.solver.pipeline.extract_plan`: the real extraction, then one
     rack more on ``order``'s first shipment (the real `check_plan` then runs on it)."""
-    real = allocator.solve.pipeline.extract_plan
+    real = allocator.solver.pipeline.extract_plan
 
     def extract(*args: object, **kwargs: object) -> Plan:
         plan = real(*args, **kwargs)  # type: ignore[arg-type]
@@ -265,7 +265,7 @@ def test_solve_refuses_a_plan_that_fails_its_check(
     before = {path.name: path.read_bytes() for path in kept.iterdir()}
     assert "allocation.csv" in before
 
-    monkeypatch.setattr(allocator.solve.pipeline, "extract_plan", _one_rack_more(order))
+    monkeypatch.setattr(allocator.solver.pipeline, "extract_plan", _one_rack_more(order))
     fresh = tmp_path / "fresh"
     refused = runner.invoke(app, ["solve", str(instance), "--out", str(fresh), "-q"])
     assert refused.exit_code == 1, refused.output

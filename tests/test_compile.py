@@ -1,4 +1,4 @@
-"""allocator's compiler (`allocator.solve.compile`) gives, array for array, what Pyomo's
+"""allocator's compiler (`allocator.solver.compile`) gives, array for array, what Pyomo's
 standard-form compiler gives: on every shipped instance, strict and relaxed, a generated
 one, the nightly model with stability terms, and hand-made models with the cases the
 fast path hands to Pyomo (a range, a fixed variable, a parameter, a duplicate, an unused
@@ -23,9 +23,9 @@ from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
 from allocator.model.stability import StabilityOptions, stability_extension
 from allocator.nightly.baseline import SHIP_COLUMNS, Baseline
-from allocator.solve.compile import compile_arrays
-from allocator.solve.highs import SolverOptions
-from allocator.solve.pipeline import RunOptions, solve_instance
+from allocator.solver.compile import compile_arrays
+from allocator.solver.highs import SolverOptions
+from allocator.solver.pipeline import RunOptions, solve_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANCES = [*sorted((ROOT / "instances" / "tiny").iterdir()), ROOT / "instances" / "base-2027"]

@@ -10,8 +10,8 @@ import pytest
 
 from allocator.data.validate import load_instance
 from allocator.errors import InfeasibleError
-from allocator.solve.highs import SolverOptions
-from allocator.solve.pipeline import RunOptions, solve_instance
+from allocator.solver.highs import SolverOptions
+from allocator.solver.pipeline import RunOptions, solve_instance
 
 INSTANCES = Path(__file__).resolve().parent.parent / "instances"
 EXPECTED = sorted(INSTANCES.rglob("expected.toml"))

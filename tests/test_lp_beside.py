@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import allocator.solve.highs
-import allocator.solve.lp_beside
+import allocator.solver.highs
+import allocator.solver.lp_beside
 from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
-from allocator.solve.highs import SolverOptions, compile_model, lp_duals, start_lp_duals_beside
-from allocator.solve.pipeline import RunOptions, solve_instance
+from allocator.solver.highs import SolverOptions, compile_model, lp_duals, start_lp_duals_beside
+from allocator.solver.pipeline import RunOptions, solve_instance
 
 BASE = Path(__file__).resolve().parent.parent / "instances" / "base-2027"
 
@@ -22,8 +22,8 @@ BASE = Path(__file__).resolve().parent.parent / "instances" / "base-2027"
 @pytest.fixture
 def beside_always(monkeypatch: pytest.MonkeyPatch) -> None:
     """Use the side process whatever the model's size and the machine's cores."""
-    monkeypatch.setattr(allocator.solve.highs, "LP_BESIDE_MIN_COLUMNS", 0)
-    monkeypatch.setattr(allocator.solve.highs, "spare_core", lambda threads: True)
+    monkeypatch.setattr(allocator.solver.highs, "LP_BESIDE_MIN_COLUMNS", 0)
+    monkeypatch.setattr(allocator.solver.highs, "spare_core", lambda threads: True)
 
 
 @pytest.mark.usefixtures("beside_always")
@@ -54,7 +54,7 @@ def test_marginal_values_same_with_and_without_side_process() -> None:
 def test_failed_child_falls_back_to_the_lp_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """A child that exits without answering: the marginal values still come, from the
     LP solved in this process."""
-    monkeypatch.setattr(allocator.solve.lp_beside.sys, "executable", "/bin/true")
+    monkeypatch.setattr(allocator.solver.lp_beside.sys, "executable", "/bin/true")
     instance = load_instance(BASE)
     result = solve_instance(instance, RunOptions(lp_beside=True))
     reference = solve_instance(instance, RunOptions(lp_beside=False))

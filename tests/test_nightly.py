@@ -35,7 +35,7 @@ from allocator.nightly.lock import RunLock
 from allocator.nightly.run import abandon_stale_runs
 from allocator.nightly.store import PUBLISHED, STORED, RunStore
 from allocator.plan.tables import Plan
-from allocator.solve.pipeline import SolveResult
+from allocator.solver.pipeline import SolveResult
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny"

@@ -29,9 +29,9 @@ EXIT_INVALID = ExitCode.INVALID
 EXIT_INFEASIBLE = ExitCode.INFEASIBLE
 
 MAX_THREADS = 256
-"""Most HiGHS threads (`allocator.solve.highs.MAX_THREADS`; not imported: it pulls HiGHS in)."""
+"""Most HiGHS threads (`allocator.solver.highs.MAX_THREADS`; not imported: it pulls HiGHS in)."""
 MAX_SEED = 2**31 - 1
-"""HiGHS's ``random_seed`` range (`allocator.solve.highs.MAX_SEED`)."""
+"""HiGHS's ``random_seed`` range (`allocator.solver.highs.MAX_SEED`)."""
 
 app = typer.Typer(
     add_completion=False,
@@ -143,8 +143,8 @@ def solve(
     from allocator.data.instance import Instance
     from allocator.errors import InfeasibleError
     from allocator.outputs.result_files import print_summary, write_infeasible, write_result
-    from allocator.solve.highs import SolverOptions
-    from allocator.solve.pipeline import RunOptions, solve_instance
+    from allocator.solver.highs import SolverOptions
+    from allocator.solver.pipeline import RunOptions, solve_instance
 
     if out is None and write_model is None:
         raise _fail("give --out DIR (or --write-model FILE)", EXIT_INVALID)
@@ -210,8 +210,8 @@ def solve(
 
 def _write_model(instance: object, options: object, path: Path) -> None:
     from allocator.model.build import build_model
-    from allocator.solve.highs import compile_model, write_model_file
-    from allocator.solve.pipeline import RunOptions
+    from allocator.solver.highs import compile_model, write_model_file
+    from allocator.solver.pipeline import RunOptions
 
     assert isinstance(options, RunOptions)
     model = build_model(instance, options.model_options())  # type: ignore[arg-type]
@@ -306,8 +306,8 @@ def whatif(
     """Solve variants of an instance (surplus scale, policies, scaled columns) into --out."""
     from allocator.atomic import OutputError
     from allocator.data.instance import Instance
-    from allocator.solve.highs import SolverOptions
-    from allocator.solve.pipeline import RunOptions
+    from allocator.solver.highs import SolverOptions
+    from allocator.solver.pipeline import RunOptions
     from allocator.whatif.console import print_sweep
     from allocator.whatif.executors import SchedulerError
     from allocator.whatif.folder import check_sweep_folder

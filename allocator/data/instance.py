@@ -60,6 +60,9 @@ class Instance:
     regions: pd.DataFrame
     surplus_wafers: pd.Series
     content_hash: str
+    source: str = ""
+    """Where the instance was read from (a folder or workbook path), for the records;
+    not part of its content: a what-if variant built in memory has none."""
 
     @property
     def name(self) -> str:
@@ -136,17 +139,17 @@ def build_instance(settings: Settings, tables: dict[str, pd.DataFrame]) -> Insta
     orders = _derive_orders(tables["orders"], products, customers, services, attach, periods)
     content_hash = _content_hash(settings, tables)
     return Instance(
-        settings,
-        products,
-        supply,
-        foundry,
-        customers,
-        orders,
-        services,
-        attach,
-        regions,
-        surplus_wafers,
-        content_hash,
+        settings=settings,
+        products=products,
+        supply=supply,
+        foundry=foundry,
+        customers=customers,
+        orders=orders,
+        services=services,
+        attach=attach,
+        regions=regions,
+        surplus_wafers=surplus_wafers,
+        content_hash=content_hash,
     )
 
 

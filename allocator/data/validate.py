@@ -9,6 +9,7 @@ reported five times. `load_instance` is the entry point: a valid `Instance`, or 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import unicodedata
 from collections.abc import Iterable
@@ -35,9 +36,11 @@ MAX_ROWS_PER_PROBLEM = 20
 """A column with more bad rows than this is reported with the first ones and a count."""
 
 
-def load_instance(path: Path) -> Instance:
-    """Read and validate an instance folder or workbook."""
-    return validate(read_instance(path))
+def load_instance(path: Path | str) -> Instance:
+    """Read and validate an instance folder or workbook: a valid `Instance` (its
+    ``source`` the path given), or one `InstanceError` listing every problem."""
+    instance = validate(read_instance(Path(path)))
+    return dataclasses.replace(instance, source=str(path))
 
 
 def validate(raw: RawInstance) -> Instance:

@@ -4,13 +4,13 @@ are not 1.
 
 `model_coefficients` is read by the Pyomo build (`allocator.model.build`: each
 ``add_<family>`` takes its numbers from here and wrangles no data) and by the in-place
-update of what-if variants (`allocator.solve.resolve`: a variant's numbers written into a
+update of what-if variants (`allocator.solver.resolve`: a variant's numbers written into a
 copy of the base model's compiled arrays). One formula, one place: a new family's numbers
 are added here once and both paths use them.
 
 `structure` is what decides the shape of the compiled model (its columns, rows and
 matrix entries): two instances with equal structures compile to arrays that differ only
-in the numbers `allocator.solve.resolve` writes.
+in the numbers `allocator.solver.resolve` writes.
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ class Baseline(Protocol):
 
     def published_racks(self, first_period: int) -> Cells: ...
 
+
 FROZEN_NONE = "none"
 FROZEN_FIXED = "fixed"
 FROZEN_ELASTIC = "elastic"

@@ -30,7 +30,7 @@ from typing import Any
 from allocator.data.schema import MAX_MONEY, MAX_PERIODS
 from allocator.nightly.lock import lock_path_for
 from allocator.nightly.store import DEFAULT_STORE
-from allocator.solve.highs import DEFAULT_SEED, MAX_SEED, MAX_THREADS
+from allocator.solver.highs import DEFAULT_SEED, MAX_SEED, MAX_THREADS
 
 
 class ConfigError(ValueError):

@@ -73,8 +73,8 @@ from allocator.nightly.store import (
 from allocator.outputs.result_files import result_files, summary_dict
 from allocator.plan.check import check_plan
 from allocator.plan.tables import objective_terms
-from allocator.solve.highs import SolverOptions
-from allocator.solve.pipeline import RunOptions, SolveResult, solve_instance, versions
+from allocator.solver.highs import SolverOptions
+from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance, versions
 
 EXIT_PUBLISHED = 0
 EXIT_ERROR = 1

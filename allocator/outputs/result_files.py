@@ -21,7 +21,7 @@ from allocator.explain.why import why_short_column
 from allocator.plan.tables import customer_table, stock_table
 
 if TYPE_CHECKING:  # the pipeline imports Pyomo; this module only reads its results
-    from allocator.solve.pipeline import RunOptions, SolveResult
+    from allocator.solver.pipeline import RunOptions, SolveResult
 
 
 def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def write_infeasible(
             "conflicts": list(error.conflicts),
             "conflict_method": error.method,
         }
-        from allocator.solve.pipeline import versions
+        from allocator.solver.pipeline import versions
 
         summary.update(_provenance(instance, options, source, versions()))
         write_json(folder / "summary.json", summary)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from allocator.data.instance import Instance
-from allocator.solve.pipeline import RunOptions
+from allocator.solver.pipeline import RunOptions
 from allocator.whatif.scenarios import ScenarioOutcome, solve_scenario
 from allocator.whatif.spec import Scenario
 

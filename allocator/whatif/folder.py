@@ -25,7 +25,7 @@ from allocator.atomic import (
     write_file,
     write_json,
 )
-from allocator.solve.pipeline import RunOptions
+from allocator.solver.pipeline import RunOptions
 from allocator.whatif.metrics import has_plan, outcome_row
 from allocator.whatif.scenarios import ScenarioOutcome
 from allocator.whatif.spec import Scenario

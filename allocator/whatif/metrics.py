@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.data.instance import Instance
-from allocator.solve.pipeline import SolveResult
+from allocator.solver.pipeline import SolveResult
 from allocator.whatif.scenarios import ScenarioOutcome
 from allocator.whatif.spec import BASE_SCENARIO, POLICY_DROPS, Scenario, Target
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from allocator.atomic import MARKER_FILE, MARKER_TEXT, write_json_atomically
 from allocator.data.instance import Instance
-from allocator.solve.pipeline import RunOptions
+from allocator.solver.pipeline import RunOptions
 from allocator.whatif.executors import Completed, dask_client, run_dask, run_serial
 from allocator.whatif.folder import (
     POLICY_COST_FILE,
@@ -176,7 +176,7 @@ def _execute(
 def _sweep_info(
     base: Instance, source: str, spec: SweepSpec, options: RunOptions, hashes: dict[str, str]
 ) -> dict[str, Any]:
-    from allocator.solve.pipeline import versions
+    from allocator.solver.pipeline import versions
 
     return {
         "instance": {"name": base.name, "source": source, "content_hash": base.content_hash},

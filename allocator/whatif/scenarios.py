@@ -6,7 +6,7 @@ DataFrames) and the scenario, rebuilds the variant with `build_instance` and sol
 with its own HiGHS (one thread by default): Pyomo models are never shipped. A worker
 keeps the base instance's model compiled and solves a variant that changes only bounds,
 right-hand sides or costs (surplus wafers, the policy values, prices...) on a copy of its
-arrays with those numbers updated (`allocator.solve.resolve`; the same arrays a rebuild gives);
+arrays with those numbers updated (`allocator.solver.resolve`; the same arrays a rebuild gives);
 any other variant is built and compiled whole.
 """
 
@@ -28,8 +28,8 @@ import pandas as pd
 
 from allocator.data.instance import Instance, build_instance
 from allocator.data.schema import TABLES
-from allocator.solve.pipeline import RunOptions, SolveResult
-from allocator.solve.resolve import solve_instance, variants_of
+from allocator.solver.pipeline import RunOptions, SolveResult
+from allocator.solver.resolve import variant_solver
 from allocator.whatif.spec import (
     BASE_SCENARIO,
     POLICY_DROPS,
@@ -181,8 +181,7 @@ def solve_scenario(base: Instance, scenario: Scenario, options: RunOptions) -> S
         started = time.perf_counter()
         instance = scenario_instance(base, scenario)
         try:
-            with variants_of(base):
-                result = solve_instance(instance, options)
+            result = variant_solver(base).solve(instance, options)
         except InfeasibleError as error:
             seconds = time.perf_counter() - started
             return ScenarioOutcome(instance, None, error.conflicts, error.method, seconds, worker)

@@ -12,8 +12,8 @@ from typer.testing import CliRunner, Result
 
 from allocator.cli import app
 from allocator.data.generate import generate_instance
-from allocator.solve.highs import SolverOptions
-from allocator.solve.pipeline import RunOptions
+from allocator.solver.highs import SolverOptions
+from allocator.solver.pipeline import RunOptions
 from allocator.whatif.spec import Target
 
 ROOT = Path(__file__).resolve().parents[2]

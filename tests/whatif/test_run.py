@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from allocator.data.validate import load_instance
-from allocator.solve.highs import SolverOptions
-from allocator.solve.pipeline import RunOptions
-from allocator.whatif import scenarios
+from allocator.solver.highs import SolverOptions
+from allocator.solver.pipeline import RunOptions
+from allocator.solver.resolve import VariantSolver
 from allocator.whatif.run import run_whatif
 from allocator.whatif.spec import SweepSpec, Vary, parse_surplus_scales
 from whatif.helpers import EXACT, SHARE, TINY, cli, marker_of, summary_of, sweep_of
@@ -24,8 +24,8 @@ KILL_AFTER = 2
 KILLED_SWEEP = """
 import os, signal, sys
 from pathlib import Path
-from allocator.solve.pipeline import RunOptions
-from allocator.solve.highs import SolverOptions
+from allocator.solver.pipeline import RunOptions
+from allocator.solver.highs import SolverOptions
 from allocator.data.validate import load_instance
 from allocator.whatif.run import run_whatif
 from allocator.whatif.spec import SweepSpec, parse_surplus_scales
@@ -88,14 +88,14 @@ def test_killed_sweep_resumes_without_solving_twice(tmp_path: Path, small: Path)
 def test_failed_scenario_is_a_row_and_is_retried(
     tmp_path: Path, small: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_solve = scenarios.solve_instance
+    real_solve = VariantSolver.solve
 
-    def failing_solve(instance: Any, options: RunOptions) -> Any:
+    def failing_solve(solver: VariantSolver, instance: Any, options: RunOptions) -> Any:
         if instance.policy.third_party_max_share == 0.2:
             raise RuntimeError("HiGHS fell over")
-        return real_solve(instance, options)
+        return real_solve(solver, instance, options)
 
-    monkeypatch.setattr(scenarios, "solve_instance", failing_solve)
+    monkeypatch.setattr(VariantSolver, "solve", failing_solve)
     out = tmp_path / "sweep"
     vary = ["--vary", "policy.third_party_max_share=0.2,0.5", "--mip-gap", "0"]
     result = cli("whatif", small, "--out", out, *vary, "--workers", "1", "-q")
@@ -109,7 +109,7 @@ def test_failed_scenario_is_a_row_and_is_retried(
     assert summary_of(out / "scenarios" / failed)["status"] == "error"
     spec = SweepSpec((1.0,), (Vary(SHARE, (0.2, 0.5)),))
 
-    monkeypatch.setattr(scenarios, "solve_instance", real_solve)
+    monkeypatch.setattr(VariantSolver, "solve", real_solve)
     retried = run_whatif(load_instance(small), "instance", out, spec, EXACT)
     assert (retried.solved, retried.skipped, retried.errors) == (1, 1, 0)
     assert sweep_of(out)["status"].eq("optimal").all()

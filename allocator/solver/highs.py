@@ -1,7 +1,7 @@
 """Hand the Pyomo model to HiGHS and get a typed outcome back: the only module that
 names HiGHS.
 
-The model is compiled in memory into sparse arrays (`allocator.solve.compile`, equal to
+The model is compiled in memory into sparse arrays (`allocator.solver.compile`, equal to
 Pyomo's standard-form compiler) and passed to highspy in one call; no file is written
 in a normal solve. Working on the arrays directly gives full control of what the Pyomo
 solver wrappers get in the way of: the incumbent of a
@@ -18,7 +18,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import highspy
@@ -28,9 +28,9 @@ from pyomo.common.errors import InfeasibleConstraintException
 
 from allocator.atomic import write_file
 from allocator.errors import InfeasibleError
-from allocator.solve.arrays import ModelArrays, highs_lp
-from allocator.solve.compile import Names, compile_arrays
-from allocator.solve.lp_beside import DualsBeside, spare_core
+from allocator.solver.arrays import ModelArrays, highs_lp
+from allocator.solver.compile import Names, compile_arrays
+from allocator.solver.lp_beside import DualsBeside, spare_core
 
 DEFAULT_SEED = 20270101
 """HiGHS random seed: fixed so the same instance and options give the same plan."""
@@ -45,15 +45,38 @@ IIS_ELASTIC_TRUE = 2 + 8
 test finds nothing on many infeasible models."""
 
 
-class Status(enum.StrEnum):
-    """Why the solver stopped, separate from whether a plan exists."""
+class Termination(enum.StrEnum):
+    """Why the solver stopped (the summary's ``status``), kept apart from whether it
+    found a plan (`Solution`): a MIP stopped by its time limit usually has one."""
 
     OPTIMAL = "optimal"
+    """Proven optimal within the requested gap."""
     TIME_LIMIT = "time_limit"
+    ITERATION_LIMIT = "iteration_limit"
+    SOLUTION_LIMIT = "solution_limit"
     INFEASIBLE = "infeasible"
     UNBOUNDED = "unbounded"
+    INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
+    """HiGHS's presolve proved one of the two without telling which."""
     INTERRUPTED = "interrupted"
     ERROR = "error"
+
+    @property
+    def is_infeasible(self) -> bool:
+        """No plan can exist (this model is never unbounded: every variable is bounded
+        by the supply)."""
+        return self in (Termination.INFEASIBLE, Termination.INFEASIBLE_OR_UNBOUNDED)
+
+
+class Solution(enum.StrEnum):
+    """Whether the solver returned a plan, and how good it is known to be."""
+
+    OPTIMAL = "optimal"
+    """A plan proven optimal within the requested gap."""
+    FEASIBLE = "feasible"
+    """A plan (an incumbent), with its gap to the best bound."""
+    NONE = "none"
+    """No plan."""
 
 
 ROOT_REDUCED_COST_HEURISTIC = False
@@ -117,11 +140,13 @@ class CompiledModel:
         return [self.names.column_name(column) for column in range(self.lp.num_col_)]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SolveOutcome:
-    """A solver run: ``values`` is None when no plan (incumbent) exists."""
+    """A solver run: why it stopped, whether it has a plan (``values`` is None when no
+    incumbent exists), and the figures HiGHS reports."""
 
-    status: Status
+    termination: Termination
+    solution: Solution
     values: np.ndarray | None
     objective: float | None
     best_bound: float | None
@@ -129,11 +154,6 @@ class SolveOutcome:
     solve_seconds: float
     highs_status: str
     row_duals: np.ndarray | None = None
-    log: list[str] = field(default_factory=list)
-
-    @property
-    def has_plan(self) -> bool:
-        return self.values is not None
 
 
 def highs_version() -> str:
@@ -142,7 +162,7 @@ def highs_version() -> str:
 
 def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     """Pyomo model -> HighsLp: sparse column-wise A, row bounds, column bounds, integrality
-    (`allocator.solve.compile`, the same arrays as Pyomo's standard-form compiler)."""
+    (`allocator.solver.compile`, the same arrays as Pyomo's standard-form compiler)."""
     started = time.perf_counter()
     try:
         compiled = compile_arrays(model)
@@ -250,16 +270,18 @@ def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) 
     return highs
 
 
-_STATUS = {
-    highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
-    highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
-    highspy.HighsModelStatus.kInfeasible: Status.INFEASIBLE,
-    highspy.HighsModelStatus.kUnboundedOrInfeasible: Status.INFEASIBLE,
-    highspy.HighsModelStatus.kUnbounded: Status.UNBOUNDED,
-    highspy.HighsModelStatus.kInterrupt: Status.INTERRUPTED,
-    highspy.HighsModelStatus.kIterationLimit: Status.TIME_LIMIT,
-    highspy.HighsModelStatus.kSolutionLimit: Status.TIME_LIMIT,
+_TERMINATION = {
+    highspy.HighsModelStatus.kOptimal: Termination.OPTIMAL,
+    highspy.HighsModelStatus.kTimeLimit: Termination.TIME_LIMIT,
+    highspy.HighsModelStatus.kIterationLimit: Termination.ITERATION_LIMIT,
+    highspy.HighsModelStatus.kSolutionLimit: Termination.SOLUTION_LIMIT,
+    highspy.HighsModelStatus.kInfeasible: Termination.INFEASIBLE,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Termination.INFEASIBLE_OR_UNBOUNDED,
+    highspy.HighsModelStatus.kUnbounded: Termination.UNBOUNDED,
+    highspy.HighsModelStatus.kInterrupt: Termination.INTERRUPTED,
 }
+"""HiGHS's model status -> why it stopped; anything else (load, model or solve errors)
+is `Termination.ERROR`."""
 
 
 def solve_compiled(
@@ -279,14 +301,13 @@ def solve_compiled(
     highs.run()
     seconds = time.perf_counter() - started
     model_status = highs.getModelStatus()
-    status = _STATUS.get(model_status, Status.ERROR)
+    termination = _TERMINATION.get(model_status, Termination.ERROR)
     info = highs.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     is_mip = integer and bool(compiled.is_integer.any())
     values = objective = bound = gap = None
-    if has_solution and status not in (Status.INFEASIBLE, Status.UNBOUNDED):
-        solution = highs.getSolution()
-        values = np.asarray(solution.col_value, dtype=float)
+    if has_solution and not termination.is_infeasible and termination != Termination.UNBOUNDED:
+        values = np.asarray(highs.getSolution().col_value, dtype=float)
         objective = float(info.objective_function_value)
         if is_mip:
             bound = float(info.mip_dual_bound)
@@ -294,17 +315,22 @@ def solve_compiled(
         else:
             bound, gap = objective, 0.0
     row_duals = None
-    if duals and values is not None and not is_mip and status == Status.OPTIMAL:
+    if duals and values is not None and not is_mip and termination == Termination.OPTIMAL:
         row_duals = np.asarray(highs.getSolution().row_dual, dtype=float)
+    if values is None:
+        found = Solution.NONE
+    else:
+        found = Solution.OPTIMAL if termination == Termination.OPTIMAL else Solution.FEASIBLE
     return SolveOutcome(
-        status,
-        values,
-        objective,
-        bound,
-        gap,
-        seconds,
-        highs.modelStatusToString(model_status),
-        row_duals,
+        termination=termination,
+        solution=found,
+        values=values,
+        objective=objective,
+        best_bound=bound,
+        mip_gap=gap,
+        solve_seconds=seconds,
+        highs_status=highs.modelStatusToString(model_status),
+        row_duals=row_duals,
     )
 
 
@@ -315,7 +341,7 @@ def lp_duals(compiled: CompiledModel, options: SolverOptions) -> np.ndarray | No
 
 
 def start_lp_duals_beside(compiled: CompiledModel, options: SolverOptions) -> DualsBeside | None:
-    """Start the LP relaxation of `lp_duals` in a second process (`allocator.solve.lp_beside`),
+    """Start the LP relaxation of `lp_duals` in a second process (`allocator.solver.lp_beside`),
     with the same HiGHS options but no log; None when no core is spare or the model is
     too small for the ~0.6 s of starting the child to pay."""
     if compiled.lp.num_col_ < LP_BESIDE_MIN_COLUMNS or not spare_core(options.threads):

@@ -1,14 +1,12 @@
-"""In-place re-solves (`allocator.solve.resolve`): the updated arrays are bit for bit the arrays
+"""In-place re-solves (`allocator.solver.resolve`): the updated arrays are bit for bit the arrays
 a rebuild compiles, for every kind of change updated in place; changes that would add or
 drop a row, a column or a matrix entry are rebuilt; a sweep solved in place writes the
 same results as one rebuilt scenario by scenario."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +17,14 @@ from allocator.data.generate import generate_instance
 from allocator.data.instance import Instance
 from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
-from allocator.solve import resolve
-from allocator.solve.highs import CompiledModel, SolverOptions, compile_model, model_arrays
-from allocator.solve.pipeline import RunOptions
-from allocator.whatif import scenarios as whatif
+from allocator.solver import resolve
+from allocator.solver.highs import CompiledModel, SolverOptions, compile_model, model_arrays
+from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance
 from allocator.whatif.run import run_whatif
 from allocator.whatif.scenarios import scenario_instance
 from allocator.whatif.spec import Scenario, SweepSpec, Target, Vary
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE_2027 = ROOT / "instances" / "base-2027"
 TINY = ROOT / "instances" / "tiny"
 EXACT = RunOptions(SolverOptions(mip_gap=0.0))
@@ -36,7 +33,7 @@ SHARE = Target("policy", "third_party_max_share")
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The generated instance of tests/test_whatif.py: surplus, regions, both segments,
+    """The generated instance of tests/whatif: surplus, regions, both segments,
     and the share cap, min fill and min contract sizes all bind."""
     folder = tmp_path_factory.mktemp("small") / "instance"
     generate_instance(folder, regions=2, buyers=6, periods=6, seed=1)
@@ -76,6 +73,9 @@ IN_PLACE: dict[str, Scenario] = {
     "service-margin": Scenario("s", "sweep", changes=change("services", "margin_per_rack", 1.3)),
     "attach-rate": Scenario("s", "sweep", changes=change("attach", "attach_rate", 0.7)),
     "region-power": Scenario("s", "sweep", changes=change("regions", "power_kw", 0.8)),
+    "order-racks": Scenario("s", "sweep", changes=change("orders", "racks", 0.8)),
+    "min-fill": Scenario("s", "sweep", changes=change("customers", "min_fill", 0.5)),
+    "min-contract": Scenario("s", "sweep", changes=change("customers", "min_contract_racks", 1.5)),
     "combined": Scenario(
         "s",
         "sweep",
@@ -133,9 +133,9 @@ def test_in_place_arrays_equal_a_rebuild(small: Path, name: str, kind: str) -> N
     options = ModelOptions()
     base, compiled = compiled_base(path, options)
     variant = scenario_instance(base, IN_PLACE[kind])
-    if name in ("base-2027", "small"):
-        assert resolve.changes(base, variant)  # the change changes something here
-    assert resolve.rebuild_reason(base, variant) is None
+    if name in ("base-2027", "small"):  # the change changes something here
+        assert variant.content_hash != base.content_hash
+    assert resolve.rebuild_reason(compiled, variant) is None
     updated = compiled.update(variant)
     assert_same_arrays(updated, compile_model(build_model(variant, options)))
 
@@ -171,28 +171,35 @@ def test_updates_leave_the_base_arrays_alone(small: Path) -> None:
 REBUILT: dict[str, tuple[Scenario, str]] = {
     "share-1": (
         Scenario("s", "sweep", changes=change("policy", "third_party_max_share", 1.0)),
-        "becomes or stops being 0 or 1",
+        "becoming or stopping being 0 or 1",
     ),
     "share-0": (
         Scenario("s", "sweep", changes=change("policy", "third_party_max_share", 0.0)),
-        "becomes or stops being 0 or 1",
+        "becoming or stopping being 0 or 1",
     ),
     "surplus-max-racks-x0": (
         Scenario("s", "sweep", changes=change("supply", "surplus_max_racks", 0.0)),
-        "crosses 0",
+        "surplus_max_racks crosses 0",
     ),
-    "order-racks": (Scenario("s", "sweep", changes=change("orders", "racks", 0.8)), "orders.racks"),
-    "min-fill": (
-        Scenario("s", "sweep", changes=change("customers", "min_fill", 0.5)),
-        "customers.min_fill",
+    "min-fill-x0": (
+        Scenario("s", "sweep", changes=change("customers", "min_fill", 0.0)),
+        "committed internal fill crossing 0",
+    ),
+    "min-contract-x0": (
+        Scenario("s", "sweep", changes=change("customers", "min_contract_racks", 0.0)),
+        "min_contract_racks crossing 0",
     ),
     "max-delay": (
         Scenario("s", "sweep", changes=change("orders", "max_delay", 2.0)),
-        "orders.max_delay",
+        "order windows",
     ),
     "wafers-per-rack": (
         Scenario("s", "sweep", changes=change("products", "wafers_per_rack", 2.0)),
-        "products.wafers_per_rack",
+        "wafers per rack",
+    ),
+    "power-per-rack": (
+        Scenario("s", "sweep", changes=change("products", "power_kw", 2.0)),
+        "kW per rack",
     ),
 }
 
@@ -203,12 +210,14 @@ def test_structural_changes_are_rebuilt(small: Path, name: str, kind: str) -> No
     base, compiled = compiled_base(INSTANCES[name](small), ModelOptions())
     scenario, reason = REBUILT[kind]
     variant = scenario_instance(base, scenario)
-    assert reason in (resolve.rebuild_reason(base, variant) or "")
+    assert reason in (resolve.rebuild_reason(compiled, variant) or "")
     with pytest.raises(resolve.Rebuild, match=reason.replace(".", r"\.")):
         compiled.update(variant)
 
 
-@pytest.mark.parametrize("kind", ["share-1", "share-0", "surplus-max-racks-x0"])
+@pytest.mark.parametrize(
+    "kind", ["share-1", "share-0", "surplus-max-racks-x0", "min-fill-x0", "min-contract-x0"]
+)
 def test_guarded_changes_really_change_the_structure(small: Path, kind: str) -> None:
     """The guards are needed, not just cautious: a rebuild has other matrix entries or
     columns than the base."""
@@ -216,7 +225,11 @@ def test_guarded_changes_really_change_the_structure(small: Path, kind: str) -> 
     variant = scenario_instance(base, REBUILT[kind][0])
     rebuilt = model_arrays(compile_model(build_model(variant, ModelOptions())))
     ours = compiled.arrays
-    assert (len(rebuilt.a_value), len(rebuilt.col_cost)) != (len(ours.a_value), len(ours.col_cost))
+    assert (len(rebuilt.a_value), len(rebuilt.col_cost), len(rebuilt.row_lower)) != (
+        len(ours.a_value),
+        len(ours.col_cost),
+        len(ours.row_lower),
+    )
 
 
 def test_a_share_without_third_party_shipping_is_updated_in_place() -> None:
@@ -225,7 +238,7 @@ def test_a_share_without_third_party_shipping_is_updated_in_place() -> None:
     base, compiled = compiled_base(TINY / "foundry-surplus-shared", ModelOptions())
     for share in (0.0, 1.0):
         variant = scenario_instance(base, Scenario("s", "sweep", changes=((SHARE, share),)))
-        assert resolve.rebuild_reason(base, variant) is None
+        assert resolve.rebuild_reason(compiled, variant) is None
         assert_same_arrays(
             compiled.update(variant), compile_model(build_model(variant, ModelOptions()))
         )
@@ -244,7 +257,7 @@ def test_a_cost_that_drops_an_objective_only_column_is_rebuilt(tmp_path: Path) -
     assert "is_deal_accepted[Z]" in compiled.compiled.column_names
     onboarding = Target("customers", "onboarding_cost")
     free = scenario_instance(base, Scenario("s", "sweep", changes=((onboarding, 0.0),)))
-    with pytest.raises(resolve.Rebuild, match="only in the objective"):
+    with pytest.raises(resolve.Rebuild, match="objective-only is_deal_accepted"):
         compiled.update(free)
     rebuilt = compile_model(build_model(free, ModelOptions()))
     assert "is_deal_accepted[Z]" not in rebuilt.column_names
@@ -255,9 +268,10 @@ def test_a_cost_that_drops_an_objective_only_column_is_rebuilt(tmp_path: Path) -
 # --- a sweep solved in place ------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def no_reuse(_base: Instance) -> Iterator[None]:
-    yield
+def rebuild_every_variant(
+    solver: resolve.VariantSolver, variant: Instance, options: RunOptions
+) -> SolveResult:
+    return solve_instance(variant, options)
 
 
 SWEEP = SweepSpec((0.0, 1.0, 2.0), (Vary(SHARE, (0.2, 0.5)),), policy_cost=True)
@@ -283,7 +297,7 @@ def test_sweep_in_place_writes_what_a_rebuilt_sweep_writes(
     in_place, rebuilt = tmp_path / "in-place", tmp_path / "rebuilt"
     run_whatif(load_instance(small), "instance", in_place, SWEEP, EXACT)
     with monkeypatch.context() as patch:
-        patch.setattr(whatif, "variants_of", no_reuse)
+        patch.setattr(resolve.VariantSolver, "solve", rebuild_every_variant)
         run_whatif(load_instance(small), "instance", rebuilt, SWEEP, EXACT)
     ours = pd.read_csv(in_place / "sweep.csv").set_index("scenario")
     theirs = pd.read_csv(rebuilt / "sweep.csv").set_index("scenario")
@@ -298,7 +312,7 @@ def test_sweep_in_place_writes_what_a_rebuilt_sweep_writes(
             )
         assert "in_place_update" not in timings_of(rebuilt, str(name))
     # surplus and share points are solved in place; dropping a policy changes the
-    # structure (share 1 drops matrix entries, min_fill and min_contract_racks rows)
+    # structure (share 1 drops matrix entries, min_fill and min_contract_racks 0 drop rows)
     solved_in_place = {
         name for name in ours.index if "in_place_update" in timings_of(in_place, name)
     }
@@ -306,9 +320,16 @@ def test_sweep_in_place_writes_what_a_rebuilt_sweep_writes(
     resolve.clear_cache()
 
 
-def test_outside_variants_of_a_plain_solve(small: Path) -> None:
+def test_variant_solver_solves_in_place_and_rebuilds_when_it_must(small: Path) -> None:
     base = load_instance(small)
-    variant = scenario_instance(base, IN_PLACE["surplus-x0.5"])
-    result = resolve.solve_instance(variant, EXACT)
-    assert "in_place_update" not in result.timings
-    assert "build" in result.timings
+    solver = resolve.VariantSolver(base)
+    in_place = solver.solve(scenario_instance(base, IN_PLACE["surplus-x0.5"]), EXACT)
+    assert "in_place_update" in in_place.timings and "build" in in_place.timings
+    again = solver.solve(scenario_instance(base, IN_PLACE["price"]), EXACT)
+    assert "in_place_update" in again.timings and "build" not in again.timings
+    rebuilt = solver.solve(scenario_instance(base, REBUILT["max-delay"][0]), EXACT)
+    assert "in_place_update" not in rebuilt.timings and "build" in rebuilt.timings
+    separate = solve_instance(scenario_instance(base, IN_PLACE["price"]), EXACT)
+    assert again.objective == separate.objective
+    pd.testing.assert_frame_equal(again.plan.allocation, separate.plan.allocation)
+    assert resolve.variant_solver(base) is resolve.variant_solver(base)

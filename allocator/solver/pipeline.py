@@ -24,10 +24,11 @@ from allocator.model.start import set_plan_start
 from allocator.plan.check import check_plan
 from allocator.plan.repair import round_plan
 from allocator.plan.tables import Plan, objective_terms
-from allocator.solve.highs import (
+from allocator.solver.highs import (
     CompiledModel,
+    Solution,
     SolverOptions,
-    Status,
+    Termination,
     compile_model,
     highs_version,
     irreducible_conflict,
@@ -37,7 +38,7 @@ from allocator.solve.highs import (
     start_lp_duals_beside,
     start_objective,
 )
-from allocator.solve.results import extract_plan, marginal_values
+from allocator.solver.results import extract_plan, marginal_values
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class RunOptions:
     marginal_values: bool = True
     lp_beside: bool = True
     """For a MIP, solve the LP relaxation for the marginal values in a second process
-    while the MIP runs, when the machine has a core to spare (`allocator.solve.lp_beside`).
+    while the MIP runs, when the machine has a core to spare (`allocator.solver.lp_beside`).
     Off where every core already runs a solve (what-if workers)."""
     lp_first: bool = False
     """For a MIP, solve the LP relaxation first: marginal values and a rounded MIP start.
@@ -65,13 +66,15 @@ class RunOptions:
         return asdict(self)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SolveResult:
-    """A finished solve. ``plan`` is None when the solver found no plan."""
+    """A finished solve: why the solver stopped (``termination``, the summary's
+    ``status``) and the plan it found (``plan`` None when ``solution`` is ``none``)."""
 
     instance: Instance
     options: RunOptions
-    status: Status
+    termination: Termination
+    solution: Solution
     plan: Plan | None
     objective: float | None
     objective_terms: dict[str, float]
@@ -83,6 +86,11 @@ class SolveResult:
     violations: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Termination:
+        """The summary's ``status``: why the solver stopped."""
+        return self.termination
 
     @property
     def solve_seconds(self) -> float:
@@ -174,7 +182,7 @@ def solve_built(
     timings: dict[str, float],
 ) -> SolveResult:
     """Solve a built and compiled model of ``instance`` and read the result back: the
-    part of `solve_instance` after the hand-off, shared with `allocator.solve.resolve`, which
+    part of `solve_instance` after the hand-off, shared with `allocator.solver.resolve`, which
     passes a model built for another instance with the same rows and columns and arrays
     updated to this one. ``model`` is needed only for ``options.lp_first`` (the rounded
     start is set on it); None means it was dropped, and it is garbage-collected while
@@ -206,7 +214,7 @@ def solve_built(
         failpoint("solve:solved")
         if beside is not None and outcome.values is None:
             beside.cancel()  # no plan, no marginal values; and an IIS may follow
-        if outcome.status == Status.INFEASIBLE:
+        if outcome.values is None and outcome.termination.is_infeasible:
             raise _explain_infeasible(instance, options, compiled)
         if options.relax:
             duals = outcome.row_duals
@@ -238,20 +246,21 @@ def solve_built(
             beside.cancel()
     timings["extract"] = time.perf_counter() - started
     return SolveResult(
-        instance,
-        options,
-        outcome.status,
-        plan,
-        objective,
-        terms,
-        outcome.objective,
-        outcome.best_bound,
-        outcome.mip_gap,
-        marginal,
-        source if marginal is not None else None,
-        violations,
-        timings,
-        versions(),
+        instance=instance,
+        options=options,
+        termination=outcome.termination,
+        solution=outcome.solution,
+        plan=plan,
+        objective=objective,
+        objective_terms=terms,
+        solver_objective=outcome.objective,
+        best_bound=outcome.best_bound,
+        mip_gap=outcome.mip_gap,
+        marginal_values=marginal,
+        marginal_values_source=source if marginal is not None else None,
+        violations=violations,
+        timings=timings,
+        versions=versions(),
     )
 
 
@@ -267,7 +276,7 @@ def _solve_lp_first(
     start already set (ship nothing, or an extension's). Returns the LP's row duals."""
     outcome = solve_compiled(compiled, options.solver, integer=False, duals=True)
     timings["lp_relaxation"] = outcome.solve_seconds
-    if outcome.values is None or outcome.status != Status.OPTIMAL:
+    if outcome.values is None or outcome.termination != Termination.OPTIMAL:
         return None
     started = time.perf_counter()
     relaxed = extract_plan(instance, compiled, outcome.values, integral=False)

@@ -34,7 +34,7 @@ from pyomo.core.base.var import VarData
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.repn.linear import LinearRepnVisitor
 
-from allocator.solve.arrays import ModelArrays
+from allocator.solver.arrays import ModelArrays
 
 _NATIVE_NUMBERS = (int, float)
 

@@ -1,7 +1,7 @@
 """The model's numbers as NumPy arrays, and the HighsLp made from them.
 
-No Pyomo here: the marginal-value LP child (`allocator.solve.lp_beside`) imports this to
-rebuild the LP that `allocator.solve.highs` compiled, and `allocator.solve.resolve` updates a copy
+No Pyomo here: the marginal-value LP child (`allocator.solver.lp_beside`) imports this to
+rebuild the LP that `allocator.solver.highs` compiled, and `allocator.solver.resolve` updates a copy
 of the arrays for a what-if variant.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 @dataclass(frozen=True)
 class ModelArrays:
     """The numbers of a compiled model as NumPy arrays: costs, column and row bounds, and
-    the column-wise matrix (``a_start``, ``a_index``, ``a_value``). `allocator.solve.resolve`
+    the column-wise matrix (``a_start``, ``a_index``, ``a_value``). `allocator.solver.resolve`
     updates entries of a copy; which rows and columns exist stays the model's."""
 
     col_cost: np.ndarray

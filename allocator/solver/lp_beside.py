@@ -8,7 +8,7 @@ for the slower of the two instead of their sum. Any failure of the side process 
 died, it could not start) returns None and the caller solves the LP itself.
 
 This module is also the child's entry point, so it imports nothing from allocator but
-`allocator.solve.arrays` (no Pyomo).
+`allocator.solver.arrays` (no Pyomo).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from allocator.solve.arrays import ModelArrays, highs_lp
+from allocator.solver.arrays import ModelArrays, highs_lp
 
 
 def spare_core(threads: int) -> bool:
@@ -36,7 +36,7 @@ def spare_core(threads: int) -> bool:
 class DualsBeside:
     """A running LP relaxation in a child process; `result` waits for its row duals.
 
-    The child is ``python -m allocator.solve.lp_beside`` with the LP pickled on its stdin and
+    The child is ``python -m allocator.solver.lp_beside`` with the LP pickled on its stdin and
     the duals pickled on its stdout (not `multiprocessing`, whose ``spawn`` re-imports
     the caller's main module)."""
 
@@ -44,7 +44,7 @@ class DualsBeside:
         self, arrays: ModelArrays, offset: float, maximize: bool, options: dict[str, Any]
     ) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "allocator.solve.lp_beside"],
+            [sys.executable, "-m", "allocator.solver.lp_beside"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

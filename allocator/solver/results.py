@@ -1,5 +1,5 @@
 """Solver output -> tidy tables: the plan, marginal values, the summary, read through the
-compiled model's names (`allocator.solve.compile.Names`), not Pyomo objects."""
+compiled model's names (`allocator.solver.compile.Names`), not Pyomo objects."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.plan.tables import Plan, make_plan
-from allocator.solve.highs import CompiledModel
+from allocator.solver.highs import CompiledModel
 
 MARGINAL_COLUMNS = ["resource", "item", "period", "value"]
 INTEGRALITY_TOLERANCE = 1e-5

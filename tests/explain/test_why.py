@@ -11,7 +11,7 @@ import pytest
 from allocator.data.validate import load_instance
 from allocator.explain.why import Reason, why_short, why_short_column
 from allocator.plan.tables import customer_table
-from allocator.solve.pipeline import RunOptions, solve_instance
+from allocator.solver.pipeline import RunOptions, solve_instance
 
 HEADERS = {
     "products.csv": "product,available_from,wafers_per_rack,power_kw,holding_cost,"

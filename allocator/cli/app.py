@@ -246,7 +246,8 @@ def generate(
     """Write a plausible synthetic instance of any size (a new folder, or one generated
     before: never a folder of other files)."""
     from allocator.atomic import OutputError
-    from allocator.data.generate import estimate_variables, generate_instance
+    from allocator.data.generate import generate_instance
+    from allocator.data.generate_profile import estimate_variables
 
     try:
         generate_instance(

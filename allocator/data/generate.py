@@ -57,7 +57,6 @@ with a fixed format (integers as integers, money with 2 decimals).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,152 +64,24 @@ import numpy.typing as npt
 import pandas as pd
 
 from allocator.atomic import publish_folder
+from allocator.data.generate_profile import (
+    COLO_REGIONS,
+    INTERNAL_RACKS_PER_ORDER,
+    INTERNAL_SHORTFALL_PENALTY,
+    MAX_DELAY_PROBS,
+    PRODUCTS,
+    SERVICES,
+    THIRD_PARTY_MAX_SHARE,
+    THIRD_PARTY_RACKS_PER_ORDER,
+    available_from_of,
+    demand_trend,
+    next_gen_start,
+    order_counts,
+    region_names,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-THIRD_PARTY_MAX_SHARE = 0.35
-INTERNAL_SHORTFALL_PENALTY = 2.0e7
-
-# Order pattern: share of eligible request periods in which a customer orders.
-INTERNAL_ORDER_FRACTION = 0.75
-THIRD_PARTY_ORDER_FRACTION = 0.40
-# Next-generation orders may be requested this many periods before it ships.
-NEXT_GEN_EARLY_PERIODS = 3
-# max_delay in 0..3 with these probabilities.
-MAX_DELAY_PROBS: tuple[float, ...] = (0.25, 0.30, 0.25, 0.20)
-
-# Mean racks of one order of a customer of weight 1, before trend factors.
-INTERNAL_RACKS_PER_ORDER = 60.0
-THIRD_PARTY_RACKS_PER_ORDER = 48.0
-
-
-@dataclass(frozen=True)
-class _Product:
-    name: str
-    wafers_per_rack: float
-    power_kw: float
-    holding_cost_range: tuple[float, float]
-    internal_price_range: tuple[float, float]
-    third_party_price_range: tuple[float, float]
-    surplus_cost_range: tuple[float, float]
-    service_margin: tuple[float, ...]  # per service, in SERVICES order
-
-
-SERVICES: tuple[str, ...] = ("storage", "security", "networking", "monitoring")
-
-_PRODUCTS: tuple[_Product, ...] = (
-    _Product(
-        name="trainium",
-        wafers_per_rack=2.0,
-        power_kw=120.0,
-        holding_cost_range=(15_000.0, 30_000.0),
-        internal_price_range=(3.0e6, 4.6e6),
-        third_party_price_range=(4.6e6, 6.2e6),
-        surplus_cost_range=(4.0e6, 6.2e6),
-        service_margin=(0.55e6, 0.30e6, 0.85e6, 0.20e6),
-    ),
-    _Product(
-        name="trainium4",
-        wafers_per_rack=3.0,
-        power_kw=180.0,
-        holding_cost_range=(30_000.0, 50_000.0),
-        internal_price_range=(4.0e6, 5.8e6),
-        third_party_price_range=(5.4e6, 7.0e6),
-        surplus_cost_range=(5.2e6, 7.8e6),
-        service_margin=(0.80e6, 0.40e6, 1.30e6, 0.30e6),
-    ),
-)
-
-# Region names in the order they are handed out (largest first); more names are made
-# by raising the number (aws-us-east-11, aws-us-east-21, ...).
-_AWS_REGIONS: tuple[str, ...] = (
-    "us-east-1", "us-west-2", "eu-west-1", "us-east-2", "eu-central-1",
-    "ap-northeast-1", "ap-southeast-2", "ap-south-1", "eu-north-1", "ca-central-1",
-    "sa-east-1", "ap-southeast-1", "eu-west-2", "ap-northeast-2", "us-west-1",
-    "eu-west-3", "eu-south-1", "ap-east-1", "me-south-1", "af-south-1",
-    "ap-northeast-3", "ap-southeast-3", "me-central-1", "eu-central-2", "eu-south-2",
-    "ap-south-2", "ap-southeast-4", "il-central-1", "ca-west-1", "mx-central-1",
-)  # fmt: skip
-
-_COLO_REGIONS: tuple[str, ...] = (
-    "colo-ashburn", "colo-dallas", "colo-phoenix", "colo-silicon-valley",
-    "colo-chicago", "colo-frankfurt", "colo-amsterdam", "colo-singapore",
-    "colo-tokyo", "colo-sydney",
-)  # fmt: skip
-
-
-def next_gen_start(periods: int, next_gen_from: int | None = None) -> int:
-    """First period ``trainium4`` can ship: ``next_gen_from`` or the default."""
-    if next_gen_from is not None:
-        return next_gen_from
-    return 13 if periods >= 13 else max(1, periods // 2 + 1)
-
-
-def region_names(count: int) -> list[str]:
-    """``count`` distinct internal customer names like ``aws-us-east-1``."""
-    names: list[str] = []
-    for i in range(count):
-        area, _, number = _AWS_REGIONS[i % len(_AWS_REGIONS)].rpartition("-")
-        bump = 10 * (i // len(_AWS_REGIONS))
-        names.append(f"aws-{area}-{int(number) + bump}")
-    return names
-
-
-def _order_counts(periods: int, next_gen_from: int) -> list[tuple[int, int, int]]:
-    """Per product: (first eligible request period, internal orders, buyer orders)."""
-    counts: list[tuple[int, int, int]] = []
-    for index in range(len(_PRODUCTS)):
-        first = 1 if index == 0 else max(1, next_gen_from - NEXT_GEN_EARLY_PERIODS)
-        eligible = periods - first + 1
-        internal = max(1, round(INTERNAL_ORDER_FRACTION * eligible))
-        third_party = max(1, round(THIRD_PARTY_ORDER_FRACTION * eligible))
-        counts.append((first, internal, third_party))
-    return counts
-
-
-def _available_from(index: int, next_gen_from: int) -> int:
-    return 1 if index == 0 else next_gen_from
-
-
-def _mean_window(first: int, available_from: int, periods: int) -> float:
-    """Expected ship-window length of an order requested uniformly in first..periods."""
-    total = 0.0
-    for requested in range(first, periods + 1):
-        for delay, prob in enumerate(MAX_DELAY_PROBS):
-            length = min(requested + delay, periods) - max(requested, available_from) + 1
-            total += prob * max(0, length)
-    return total / (periods - first + 1)
-
-
-def estimate_variables(
-    regions: int, buyers: int, periods: int, next_gen_from: int | None = None
-) -> int:
-    """Expected number of MIP variables of ``generate_instance`` with these sizes.
-
-    Counts ``x`` over all ship windows, ``s`` and ``v`` per product and period, and one
-    ``y`` or ``u`` per customer. Order counts are exact; only window lengths are random.
-    """
-    start = next_gen_start(periods, next_gen_from)
-    total = 2.0 * len(_PRODUCTS) * periods + regions + buyers
-    for index, (first, internal, third_party) in enumerate(_order_counts(periods, start)):
-        window = _mean_window(first, _available_from(index, start), periods)
-        total += (internal * regions + third_party * buyers) * window
-    return round(total)
-
-
-def _demand_trend(index: int, periods: int, next_gen_from: int) -> FloatArray:
-    """Relative demand per request period (1-based, index 0 unused) of product ``index``."""
-    t = np.arange(periods + 1, dtype=np.float64)
-    growth = 1.0 + 0.015 * (t - 1.0)
-    if index == 0:
-        # Current generation: steady, then fading towards a floor once the next ships.
-        after = np.clip(t - next_gen_from + 1.0, 0.0, None)
-        fade = np.where(t >= next_gen_from, np.maximum(0.35, 0.85 * 0.93**after), 1.0)
-        return growth * fade
-    # Next generation: early interest, then a ramp up after it ships.
-    ramp = np.clip(0.45 + 0.12 * (t - next_gen_from), 0.45, 1.4)
-    return growth * ramp
 
 
 def _round_money(values: FloatArray, step: float) -> FloatArray:
@@ -287,7 +158,7 @@ def generate_instance(
     if name is None:
         name = f"synthetic-r{regions}-b{buyers}-t{periods}-s{seed}"
 
-    n_products = len(_PRODUCTS)
+    n_products = len(PRODUCTS)
     n_customers = regions + buyers
     is_internal = np.arange(n_customers) < regions
 
@@ -312,14 +183,13 @@ def generate_instance(
         0.0,
         _round_money(np.clip(rng.lognormal(np.log(5.0e6), 0.8, n_customers), 1.0e6, 2.0e7), 1.0e4),
     )
-    colo = rng.integers(0, len(_COLO_REGIONS), n_customers)
+    colo = rng.integers(0, len(COLO_REGIONS), n_customers)
     customer_region = [
-        customer_names[i] if i < regions else _COLO_REGIONS[int(colo[i])]
-        for i in range(n_customers)
+        customer_names[i] if i < regions else COLO_REGIONS[int(colo[i])] for i in range(n_customers)
     ]
 
     # ---- orders ----------------------------------------------------------------------
-    counts = _order_counts(periods, gen)
+    counts = order_counts(periods, gen)
     delay_values = np.arange(len(MAX_DELAY_PROBS))
     order_customer: list[IntArray] = []
     order_product: list[IntArray] = []
@@ -343,15 +213,15 @@ def generate_instance(
     n_orders_total = cust.size
     internal_order = is_internal[cust]
 
-    trends = np.stack([_demand_trend(i, periods, gen) for i in range(n_products)])
+    trends = np.stack([demand_trend(i, periods, gen) for i in range(n_products)])
     mean_racks = np.where(internal_order, INTERNAL_RACKS_PER_ORDER, THIRD_PARTY_RACKS_PER_ORDER)
     racks_float = mean_racks * weight[cust] * trends[prod, per]
     racks = np.maximum(1, np.round(racks_float * rng.lognormal(-0.06, 0.35, n_orders_total)))
 
-    lo_int = np.array([p.internal_price_range[0] for p in _PRODUCTS])
-    hi_int = np.array([p.internal_price_range[1] for p in _PRODUCTS])
-    lo_tp = np.array([p.third_party_price_range[0] for p in _PRODUCTS])
-    hi_tp = np.array([p.third_party_price_range[1] for p in _PRODUCTS])
+    lo_int = np.array([p.internal_price_range[0] for p in PRODUCTS])
+    hi_int = np.array([p.internal_price_range[1] for p in PRODUCTS])
+    lo_tp = np.array([p.third_party_price_range[0] for p in PRODUCTS])
+    hi_tp = np.array([p.third_party_price_range[1] for p in PRODUCTS])
     price_lo = np.where(internal_order, lo_int[prod], lo_tp[prod])
     price_hi = np.where(internal_order, hi_int[prod], hi_tp[prod])
     level = np.clip(price_level[cust] + rng.normal(0.0, 0.12, n_orders_total), 0.0, 1.0)
@@ -367,7 +237,7 @@ def generate_instance(
         order_share[index] = np.where(is_internal, n_internal, n_third_party) / eligible
     cust_mean = np.where(is_internal, INTERNAL_RACKS_PER_ORDER, THIRD_PARTY_RACKS_PER_ORDER)
     expected = (order_share * cust_mean * weight).sum(axis=1)[:, None] * trends[:, 1:]
-    available = np.array([_available_from(i, gen) for i in range(n_products)])
+    available = np.array([available_from_of(i, gen) for i in range(n_products)])
     period_idx = np.arange(1, periods + 1)
     shippable = period_idx[None, :] >= available[:, None]
     demand_to_supply = rng.uniform(1.6, 2.3, (n_products, periods))
@@ -375,25 +245,25 @@ def generate_instance(
     surplus_max = np.where(
         shippable, np.round(base_racks * rng.uniform(0.10, 0.25, (n_products, periods))), 0
     ).astype(np.int64)
-    lo_sc = np.array([p.surplus_cost_range[0] for p in _PRODUCTS])[:, None]
-    hi_sc = np.array([p.surplus_cost_range[1] for p in _PRODUCTS])[:, None]
+    lo_sc = np.array([p.surplus_cost_range[0] for p in PRODUCTS])[:, None]
+    hi_sc = np.array([p.surplus_cost_range[1] for p in PRODUCTS])[:, None]
     surplus_cost = _round_money(rng.uniform(lo_sc, hi_sc, (n_products, periods)), 1.0e3)
     surplus_cost = np.where(shippable, surplus_cost, 0.0)
-    wafers = np.array([p.wafers_per_rack for p in _PRODUCTS])
+    wafers = np.array([p.wafers_per_rack for p in PRODUCTS])
     offered = rng.random(periods) < 0.5
     wafer_share = rng.uniform(0.05, 0.20, periods)
     surplus_wafers = np.where(
         offered, np.round(wafer_share * (wafers[:, None] * base_racks).sum(axis=0)), 0
     ).astype(np.int64)
     holding_cost = np.array(
-        [_round_money(np.array(rng.uniform(*p.holding_cost_range)), 1.0e2) for p in _PRODUCTS]
+        [_round_money(np.array(rng.uniform(*p.holding_cost_range)), 1.0e2) for p in PRODUCTS]
     )
     initial_inventory = np.zeros(n_products, dtype=np.int64)
     initial_inventory[0] = np.round(0.03 * base_racks[0, 0])
 
     # ---- services --------------------------------------------------------------------
     margin_jitter = rng.uniform(0.85, 1.15, (len(SERVICES), n_products))
-    margins = _round_money(np.array([p.service_margin for p in _PRODUCTS]).T * margin_jitter, 1.0e3)
+    margins = _round_money(np.array([p.service_margin for p in PRODUCTS]).T * margin_jitter, 1.0e3)
     attach = np.where(
         is_internal[:, None],
         rng.uniform(0.85, 1.0, (n_customers, len(SERVICES))),
@@ -411,7 +281,7 @@ def generate_instance(
     min_contract = np.minimum(min_contract, total_racks).astype(np.int64)
 
     # ---- region power ----------------------------------------------------------------
-    power = np.array([p.power_kw for p in _PRODUCTS])
+    power = np.array([p.power_kw for p in PRODUCTS])
     region_power = np.zeros((regions, periods))
     if regions:
         power_per_period = np.zeros((regions, periods))
@@ -441,7 +311,7 @@ def generate_instance(
 
     # ---- write -----------------------------------------------------------------------
     def fill(folder: Path) -> None:
-        product_names = [p.name for p in _PRODUCTS]
+        product_names = [p.name for p in PRODUCTS]
         order_width = max(6, len(str(n_orders_total)))
         _write_text(
             folder / "instance.toml",

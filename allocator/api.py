@@ -28,6 +28,7 @@ import pandas as pd
 from allocator.data.instance import Instance
 from allocator.data.validate import load_instance as _load
 from allocator.errors import InfeasibleError, NoPlanError, PlanCheckError
+from allocator.limits import DEFAULT_SEED
 from allocator.outputs.result_files import (
     result_files,
     summary_dict,
@@ -35,7 +36,7 @@ from allocator.outputs.result_files import (
     write_result,
 )
 from allocator.plan.tables import ALLOCATION_COLUMNS
-from allocator.solver.highs import DEFAULT_SEED, SolverOptions
+from allocator.solver.highs import SolverOptions
 from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance
 
 

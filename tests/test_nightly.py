@@ -32,7 +32,7 @@ from allocator.data.generate import generate_instance
 from allocator.data.validate import load_instance
 from allocator.nightly.config import load_config
 from allocator.nightly.lock import RunLock
-from allocator.nightly.run import abandon_stale_runs
+from allocator.nightly.recovery import abandon_stale_runs
 from allocator.nightly.store import PUBLISHED, STORED, RunStore
 from allocator.plan.tables import Plan
 from allocator.solver.pipeline import SolveResult

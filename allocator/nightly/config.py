@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from allocator.data.schema import MAX_MONEY, MAX_PERIODS
+from allocator.limits import DEFAULT_SEED, MAX_SEED, MAX_THREADS
+from allocator.nightly import DEFAULT_STORE
 from allocator.nightly.lock import lock_path_for
-from allocator.nightly.store import DEFAULT_STORE
-from allocator.solver.highs import DEFAULT_SEED, MAX_SEED, MAX_THREADS
 
 
 class ConfigError(ValueError):

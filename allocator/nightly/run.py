@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import socket
 import sys
@@ -44,19 +43,19 @@ from allocator.atomic import (
     write_json,
 )
 from allocator.data.instance import Instance
-from allocator.errors import InfeasibleError, InstanceError
+from allocator.errors import ExitCode, InfeasibleError, InstanceError
 from allocator.faults import failpoint
 from allocator.model.stability import (
-    FROZEN_FIXED,
     StabilityOptions,
     StabilitySetup,
     stability_extension,
 )
 from allocator.nightly.baseline import Baseline, moved_racks, prepare_baseline, stability_cost
 from allocator.nightly.config import NightlyConfig
-from allocator.nightly.lock import LockHeldError, RunLock, is_lock_held
+from allocator.nightly.lock import LockHeldError, RunLock
+from allocator.nightly.recheck import recheck
+from allocator.nightly.recovery import abandon_stale_runs
 from allocator.nightly.store import (
-    ABANDONED,
     FAILED,
     INFEASIBLE,
     INVALID,
@@ -71,21 +70,8 @@ from allocator.nightly.store import (
     to_json,
 )
 from allocator.outputs.result_files import result_files, summary_dict
-from allocator.plan.check import check_plan
-from allocator.plan.tables import objective_terms
 from allocator.solver.highs import SolverOptions
 from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance, versions
-
-EXIT_PUBLISHED = 0
-EXIT_ERROR = 1
-EXIT_INVALID = 2
-EXIT_INFEASIBLE = 3
-EXIT_NO_PLAN = 4
-EXIT_LOCKED = 75
-"""EX_TEMPFAIL: another run holds the lock; try again later."""
-
-OBJECTIVE_TOLERANCE = 1e-6
-"""Relative difference allowed between HiGHS's objective and the one recomputed."""
 
 Echo = Callable[[str], None]
 
@@ -99,7 +85,7 @@ class NightlyOutcome:
     """How a run ended: ``exit_code`` as documented, the run's id in the store (None
     when it never got one), a one-line ``message`` and the manifest."""
 
-    exit_code: int
+    exit_code: ExitCode
     run_id: int | None
     status: str
     message: str
@@ -118,7 +104,7 @@ def run_nightly(config: NightlyConfig, echo: Echo = _stderr) -> NightlyOutcome:
             resolve_output(config.publish), protected=[config.instance], what="--publish"
         )
     except OutputError as error:
-        return NightlyOutcome(EXIT_INVALID, None, INVALID, f"{error}; not started")
+        return NightlyOutcome(ExitCode.INVALID, None, INVALID, f"{error}; not started")
     locks = [RunLock(config.lock_path)]
     if config.extra_lock_path is not None:
         locks.append(RunLock(config.extra_lock_path))
@@ -129,51 +115,14 @@ def run_nightly(config: NightlyConfig, echo: Echo = _stderr) -> NightlyOutcome:
             try:
                 store = RunStore(config.store)
             except StoreError as error:
-                return NightlyOutcome(EXIT_ERROR, None, FAILED, str(error))
+                return NightlyOutcome(ExitCode.ERROR, None, FAILED, str(error))
             with store:
                 for action in recover_folder(config.publish):
                     echo(f"published folder: {action}")
                 run = NightlyRun(config, store, echo, started)
                 return run.execute()
     except LockHeldError as error:
-        return NightlyOutcome(EXIT_LOCKED, None, "locked", str(error))
-
-
-def published_run_id(folder: Path) -> int | None:
-    """The run id in a published folder's manifest.json, if any."""
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        return int(manifest["run_id"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def abandon_stale_runs(store: RunStore, config: NightlyConfig, current_run: int) -> dict[int, str]:
-    """Mark the unfinished rows whose process is gone: on this host, and their lock is
-    this run's (which it holds) or no longer held. A ``stored`` row whose outputs did
-    reach its published folder becomes ``published``. Rows of other hosts are left for
-    their own host's next run (a lock cannot be probed across machines). Returns the
-    marked run ids and their new status."""
-    host = socket.gethostname()
-    marked: dict[int, str] = {}
-    for row in store.unfinished_runs():
-        if row["id"] == current_run or row["host"] != host:
-            continue
-        lock = Path(row["lock_path"]) if row["lock_path"] else None
-        if lock is not None and lock != config.lock_path and is_lock_held(lock):
-            continue
-        publish = Path(row["publish_path"]) if row["publish_path"] else None
-        if row["status"] == STORED and publish and published_run_id(publish) == row["id"]:
-            status, message = PUBLISHED, f"publish confirmed by run {current_run}"
-        else:
-            status = ABANDONED
-            message = (
-                f"abandoned: its process ended while {row['phase'] or row['status']} "
-                f"(found by run {current_run})"
-            )
-        store.mark([row["id"]], status, message)
-        marked[int(row["id"])] = status
-    return marked
+        return NightlyOutcome(ExitCode.LOCKED, None, "locked", str(error))
 
 
 class _RunEnded(Exception):
@@ -228,10 +177,10 @@ class NightlyRun:
         except Exception as error:  # any failure is recorded, then reported as exit 1
             message = f"{type(error).__name__}: {error}"
             try:
-                self._finish(FAILED, EXIT_ERROR, message)
+                self._finish(FAILED, ExitCode.ERROR, message)
             except Exception as again:  # the store itself failed: say so, still exit 1
                 message += f" (and the run could not be recorded: {again})"
-            return self._outcome(EXIT_ERROR, FAILED, f"run {self.run_id} failed: {message}")
+            return self._outcome(ExitCode.ERROR, FAILED, f"run {self.run_id} failed: {message}")
 
     def _execute(self) -> NightlyOutcome:
         config = self.config
@@ -255,7 +204,7 @@ class NightlyRun:
         mark = self._time("solve", mark)
         self._phase("checking")
         cost = self._stability_cost(baseline, result, setup)
-        problems = self.recheck(instance, result, baseline, setup, cost)
+        problems = recheck(instance, result, baseline, setup, cost, self.config)
         mark = self._time("check", mark)
         moved = self._moved(baseline, result)
         self._describe_solve(result, baseline, setup, cost, moved)
@@ -271,12 +220,17 @@ class NightlyRun:
         if problems:
             message = f"the plan failed its re-check ({len(problems)} problems); not published"
             self._end(
-                REJECTED, EXIT_NO_PLAN, message, result=result, problems=problems, **outcome_fields
+                REJECTED,
+                ExitCode.NO_PLAN,
+                message,
+                result=result,
+                problems=problems,
+                **outcome_fields,
             )
         self._phase("storing")
         summary = self._summary(result, cost, moved)
         self._finish(
-            STORED, EXIT_PUBLISHED, "stored", result=result, summary=summary, **outcome_fields
+            STORED, ExitCode.OK, "stored", result=result, summary=summary, **outcome_fields
         )
         mark = self._time("store", mark)
         failpoint("nightly:stored")
@@ -297,7 +251,7 @@ class NightlyRun:
             message=message,
             manifest=to_json(self.manifest),
         )
-        return self._outcome(EXIT_PUBLISHED, PUBLISHED, message)
+        return self._outcome(ExitCode.OK, PUBLISHED, message)
 
     # --- steps -------------------------------------------------------------------------
 
@@ -310,7 +264,7 @@ class NightlyRun:
             problems = [
                 ProblemRow("instance", p.message, p.file, p.row, p.column) for p in error.problems
             ]
-            self._end(INVALID, EXIT_INVALID, error.describe(), problems=problems)
+            self._end(INVALID, ExitCode.INVALID, error.describe(), problems=problems)
 
     def run_options(self, with_extension: bool) -> RunOptions:
         config = self.config
@@ -352,7 +306,7 @@ class NightlyRun:
             problems = [ProblemRow("conflict", name) for name in error.conflicts]
             self._end(
                 INFEASIBLE,
-                EXIT_INFEASIBLE,
+                ExitCode.INFEASIBLE,
                 str(error),
                 problems=problems,
                 solve_status="infeasible",
@@ -362,7 +316,7 @@ class NightlyRun:
                 f"no plan: HiGHS stopped with status {result.status} and no incumbent; "
                 "the published plan stays"
             )
-            self._end(NO_PLAN, EXIT_NO_PLAN, message, solve_status=str(result.status))
+            self._end(NO_PLAN, ExitCode.NO_PLAN, message, solve_status=str(result.status))
         return result, setup
 
     def _stability_cost(
@@ -377,57 +331,6 @@ class NightlyRun:
             change_penalty=self.config.change_penalty,
             frozen_change_cost=setup.frozen_change_cost,
         )
-
-    def recheck(
-        self,
-        instance: Instance,
-        result: SolveResult,
-        baseline: Baseline | None,
-        setup: StabilitySetup | None,
-        cost: float,
-    ) -> list[ProblemRow]:
-        """Every SPEC constraint on the plan's rows, SPEC's objective recomputed and
-        compared with HiGHS's (less the recomputed stability cost), frozen periods."""
-        plan = result.plan
-        assert plan is not None
-        problems = [
-            ProblemRow("plan", violation)
-            for violation in check_plan(instance, plan, strict=self.config.strict, integral=True)
-        ]
-        objective = sum(objective_terms(instance, plan).values())
-        expected = None if result.solver_objective is None else result.solver_objective + cost
-        scale = OBJECTIVE_TOLERANCE * max(1.0, abs(objective))
-        if expected is None or abs(objective - expected) > scale:
-            problems.append(
-                ProblemRow(
-                    "plan",
-                    f"objective: recomputed from the plan {objective:,.2f}, HiGHS reports "
-                    f"{expected} (with the stability cost {cost:,.2f} added back)",
-                )
-            )
-        if result.objective is not None and abs(result.objective - objective) > scale:
-            problems.append(
-                ProblemRow("plan", f"objective: summary {result.objective} != {objective}")
-            )
-        if baseline is not None and setup is not None and setup.frozen_mode == FROZEN_FIXED:
-            kept = baseline.kept_racks(self.config.frozen_periods)
-            frozen = plan.allocation[plan.allocation["ship_period"] <= self.config.frozen_periods]
-            planned = {
-                (o, int(t)): float(r)
-                for o, t, r in zip(
-                    frozen["order"], frozen["ship_period"], frozen["racks"], strict=True
-                )
-            }
-            for key in sorted(set(kept) | set(planned)):
-                if abs(kept.get(key, 0.0) - planned.get(key, 0.0)) > 1e-6:
-                    problems.append(
-                        ProblemRow(
-                            "plan",
-                            f"frozen period changed: {key[0]}@{key[1]} ships "
-                            f"{planned.get(key, 0.0):g}, kept {kept.get(key, 0.0):g}",
-                        )
-                    )
-        return problems
 
     def _moved(self, baseline: Baseline | None, result: SolveResult) -> dict[str, float] | None:
         if baseline is None or result.plan is None:
@@ -481,7 +384,7 @@ class NightlyRun:
         return summary
 
     def _publish(self, result: SolveResult, summary: dict[str, Any], message: str) -> None:
-        self.manifest.update(status=PUBLISHED, exit_code=EXIT_PUBLISHED, message=message)
+        self.manifest.update(status=PUBLISHED, exit_code=ExitCode.OK, message=message)
         self.manifest["finished_at"] = now().isoformat(timespec="seconds")
         self.manifest["timings_seconds"] = self._timings()
 
@@ -506,7 +409,7 @@ class NightlyRun:
     def _finish(
         self,
         status: str,
-        exit_code: int,
+        exit_code: ExitCode,
         message: str,
         *,
         result: SolveResult | None = None,
@@ -533,12 +436,12 @@ class NightlyRun:
             **fields,
         )
 
-    def _end(self, status: str, exit_code: int, message: str, **details: Any) -> NoReturn:
+    def _end(self, status: str, exit_code: ExitCode, message: str, **details: Any) -> NoReturn:
         """Record the run's end and stop it (`_RunEnded`)."""
         self._finish(status, exit_code, message, **details)
         raise _RunEnded(self._outcome(exit_code, status, f"run {self.run_id}: {message}"))
 
-    def _manifest_head(self, status: str, exit_code: int, message: str) -> dict[str, Any]:
+    def _manifest_head(self, status: str, exit_code: ExitCode, message: str) -> dict[str, Any]:
         head = {
             "run_id": self.run_id,
             "status": status,
@@ -555,7 +458,7 @@ class NightlyRun:
         }
         return {**head, **{k: v for k, v in self.manifest.items() if k not in head}}
 
-    def _outcome(self, exit_code: int, status: str, message: str) -> NightlyOutcome:
+    def _outcome(self, exit_code: ExitCode, status: str, message: str) -> NightlyOutcome:
         return NightlyOutcome(exit_code, self.run_id, status, message, dict(self.manifest))
 
 

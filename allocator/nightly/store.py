@@ -39,8 +39,6 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from allocator.plan.tables import ALLOCATION_COLUMNS, SURPLUS_COLUMNS, Plan
 
-DEFAULT_STORE = "sqlite:///allocator-runs.db"
-
 RUNNING = "running"
 STORED = "stored"
 PUBLISHED = "published"

@@ -29,6 +29,7 @@ def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
     instance = result.instance
     summary: dict[str, Any] = {
         "status": str(result.status),
+        "solution": str(result.solution),
         "objective": result.objective,
         "best_bound": result.best_bound,
         "mip_gap": result.mip_gap,
@@ -42,7 +43,7 @@ def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
     }
     if result.plan is not None:
         customers = customer_table(instance, result.plan)
-        summary["fill"] = _fill_summary(customers)
+        summary["fill"] = fill_summary(customers)
         summary["surplus_racks"] = float(result.plan.surplus["racks"].sum())
         summary["deals_accepted"] = int((result.plan.deal_accepted > 0.5).sum())
     summary.update(_provenance(instance, result.options, source, result.versions))
@@ -50,7 +51,7 @@ def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
     return summary
 
 
-def _fill_summary(customers: pd.DataFrame) -> dict[str, Any]:
+def fill_summary(customers: pd.DataFrame) -> dict[str, Any]:
     fill: dict[str, Any] = {}
     for segment in ("internal", "third_party"):
         rows = customers[customers["segment"] == segment]
@@ -163,49 +164,3 @@ def write_infeasible(
             write_json(folder / name, data)
 
     publish_folder(out_dir, fill, protected=protected)
-
-
-def print_summary(result: SolveResult, out_dir: Path | None = None, top: int = 5) -> None:
-    """A short terminal summary: status, objective, gap, fill by segment, longest waits."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    currency = result.instance.settings.currency
-    gap = "-" if result.mip_gap is None else f"{result.mip_gap:.4%}"
-    objective = "-" if result.objective is None else f"{result.objective:,.0f} {currency}"
-    head = Table(title=f"allocator: {result.instance.name}", show_header=False)
-    head.add_row("status", str(result.status))
-    head.add_row("objective", objective)
-    head.add_row("gap", gap)
-    head.add_row("solve seconds", f"{result.solve_seconds:.2f}")
-    if result.plan is not None:
-        customers = customer_table(result.instance, result.plan)
-        for segment, fill in _fill_summary(customers).items():
-            if isinstance(fill, dict) and fill["fill_rate"] is not None:
-                head.add_row(
-                    f"fill {segment}",
-                    f"{fill['fill_rate']:.1%} ({fill['allocated_racks']:,.0f} of "
-                    f"{fill['requested_racks']:,.0f} racks)",
-                )
-    if out_dir is not None:
-        head.add_row("written to", str(out_dir))
-    console.print(head)
-    if result.plan is None:
-        return
-    waiting = customers.sort_values(["waiting_list_racks", "customer"], ascending=[False, True])
-    waiting = waiting[waiting["waiting_list_racks"] > 0].head(top)
-    if len(waiting):
-        table = Table(title="longest waiting lists")
-        for column in ("customer", "segment", "requested", "allocated", "waiting list", "fill"):
-            table.add_column(column)
-        for row in waiting.itertuples():
-            table.add_row(
-                str(row.customer),
-                str(row.segment),
-                f"{row.requested:,.0f}",
-                f"{row.allocated:,.0f}",
-                f"{row.waiting_list_racks:,.0f}",
-                f"{row.fill_rate:.1%}",
-            )
-        console.print(table)

@@ -28,17 +28,10 @@ from pyomo.common.errors import InfeasibleConstraintException
 
 from allocator.atomic import write_file
 from allocator.errors import InfeasibleError
+from allocator.limits import DEFAULT_SEED
 from allocator.solver.arrays import ModelArrays, highs_lp
 from allocator.solver.compile import Names, compile_arrays
 from allocator.solver.lp_beside import DualsBeside, spare_core
-
-DEFAULT_SEED = 20270101
-"""HiGHS random seed: fixed so the same instance and options give the same plan."""
-MAX_SEED = 2**31 - 1
-"""HiGHS's ``random_seed`` takes 0..2^31 - 1."""
-MAX_THREADS = 256
-"""Most HiGHS threads any command accepts (a typo like 1e20 is refused, not passed on)."""
-
 
 IIS_ELASTIC_TRUE = 2 + 8
 """HiGHS ``iis_strategy``: elastic LP (2), reduced to a true IIS (8). The default light

@@ -2,8 +2,8 @@
 
 base-2027's LP relaxation is solved once; for a few rows of each resource of
 marginal_values.csv (nonzero and zero values) the instance is rebuilt with that
-right-hand side moved by +delta and -delta (`allocator.whatif.base_tables` ->
-`allocator.instance.build_instance`) and the LP solved again. The value function of a
+right-hand side moved by +delta and -delta (`allocator.whatif.run.base_tables` ->
+`allocator.data.instance.build_instance`) and the LP solved again. The value function of a
 maximizing LP is concave in a right-hand side, so backward difference >= marginal value
 >= forward difference always; where the row is not degenerate both differences equal
 the marginal value (within 1e-6 relative). Rows where only one side can be checked are
@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from allocator.instance import Instance, build_instance
-from allocator.pipeline import RunOptions, solve_instance
-from allocator.solve import SolverOptions, Status
-from allocator.validate import load_instance
-from allocator.whatif import base_tables
+from allocator.data.instance import Instance, build_instance
+from allocator.data.validate import load_instance
+from allocator.solver.highs import SolverOptions, Termination
+from allocator.solver.pipeline import RunOptions, solve_instance
+from allocator.whatif.scenarios import base_tables
 
 BASE_2027 = Path(__file__).resolve().parent.parent / "instances" / "base-2027"
 LP = RunOptions(SolverOptions(), relax=True, marginal_values=False)
@@ -61,7 +61,7 @@ class Base:
 def base() -> Base:
     instance = load_instance(BASE_2027)
     result = solve_instance(instance, RunOptions(SolverOptions(), relax=True))
-    assert result.status == Status.OPTIMAL
+    assert result.termination == Termination.OPTIMAL
     assert result.solver_objective is not None and result.marginal_values is not None
     assert result.marginal_values_source == "lp"
     return Base(instance, result.solver_objective, result.marginal_values)
@@ -92,7 +92,7 @@ def _objective_with(base: Base, row: Row, delta: float) -> float:
     frame.loc[mask, column] = frame.loc[mask, column] + delta
     tables[table] = frame
     result = solve_instance(build_instance(base.instance.settings, tables), LP)
-    assert result.status == Status.OPTIMAL and result.solver_objective is not None, row
+    assert result.termination == Termination.OPTIMAL and result.solver_objective is not None, row
     return result.solver_objective
 
 

@@ -23,13 +23,14 @@ from bruteforce import FAMILIES, Tiny, random_tiny, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from allocator.data.instance import Instance, build_instance
+from allocator.data.validate import load_instance
 from allocator.errors import InfeasibleError
-from allocator.instance import Instance, build_instance
-from allocator.pipeline import RunOptions, SolveResult, solve_instance
-from allocator.plan import check_plan, objective_terms
-from allocator.solve import SolverOptions, Status
-from allocator.validate import load_instance
-from allocator.whatif import base_tables
+from allocator.plan.check import check_plan
+from allocator.plan.tables import objective_terms
+from allocator.solver.highs import SolverOptions, Termination
+from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance
+from allocator.whatif.scenarios import base_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 ABS_TOL = 1e-6
@@ -53,7 +54,7 @@ def _solve(instance: Instance, *, relax: bool = False, strict: bool = False) -> 
     result = solve_instance(
         instance, RunOptions(MIP, strict=strict, relax=relax, marginal_values=False)
     )
-    assert result.status == Status.OPTIMAL, result.status
+    assert result.termination == Termination.OPTIMAL, result.status
     assert result.plan is not None and result.objective is not None
     assert result.solver_objective is not None
     return result

@@ -1,4 +1,4 @@
-"""Write a solve's files and its terminal summary. Never imports Pyomo.
+"""Write a solve's result folder: summary.json and the plan's CSVs. Never imports Pyomo.
 
 A result folder is written whole or not at all: every file goes into a temporary
 sibling folder, which then replaces ``DIR`` by rename, so a failed or interrupted run

@@ -6,7 +6,10 @@
 #   ...                                  # tests read ALLOCATOR_TEST_POSTGRES_URL
 #   bash scripts/stop-postgres.sh "$ALLOCATOR_TEST_POSTGRES_DIR"
 #
-# Installs Debian's postgresql package when no server binaries are found (as root), makes
+# The test suite runs it itself (tests/stores.py, with --no-install) wherever the server
+# binaries are installed; by hand it is needed only to keep one server for several runs.
+# Installs Debian's postgresql package when no server binaries are found (as root, unless
+# --no-install: then it exits 3), makes
 # a new cluster in a temporary folder (trust authentication, listening on 127.0.0.1 only,
 # on a free port, fsync off: test data only), starts it, creates a database, and prints
 # `export ALLOCATOR_TEST_POSTGRES_URL=postgresql://...` and
@@ -14,12 +17,19 @@
 # PostgreSQL refuses to run as root: as root the cluster runs as the `postgres` user.
 set -euo pipefail
 
+install=yes
+[[ "${1:-}" == "--no-install" ]] && install=no
+
 find_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
 
 bin=$(find_bin)
 if [[ -z "$bin" || ! -x "$bin/initdb" ]]; then
+    if [[ $install == no ]]; then
+        echo "start-postgres: no PostgreSQL server found; install it: apt-get install postgresql" >&2
+        exit 3
+    fi
     if [[ $(id -u) -ne 0 ]]; then
         echo "start-postgres: no PostgreSQL server found; install it: apt-get install postgresql" >&2
         exit 1

@@ -1,7 +1,7 @@
 """Open a page in a real headless Chromium over the DevTools protocol: the console
 errors, every network request, which charts rendered, and PNG screenshots.
 
-Used by tests/test_html_report.py; also runnable by hand to look at a report:
+Used by tests/outputs/test_html_report.py; also runnable by hand to look at a report:
 ``python tests/browser.py results/base-2027/report.html shot.png``.
 """
 

@@ -10,7 +10,7 @@ same columns in the same order (whole Var components in the order the objective 
 then the rows first use them; columns used nowhere dropped, fixed ones moved to the
 right-hand sides), the same rows (constraints in declaration order, a range as an upper
 row then a lower row, rows without bounds or terms skipped), a column-wise matrix with
-ascending row indices, duplicates summed and zeros dropped. tests/test_compile.py
+ascending row indices, duplicates summed and zeros dropped. tests/solver/test_compile.py
 checks that array for array against Pyomo's compiler.
 
 Rows and columns are named by `Names` (component and index), not Pyomo objects, so the

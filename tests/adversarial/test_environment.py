@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adversarial.helpers import SMALL, allocator, assert_refused, snapshot
+from tests.adversarial.helpers import SMALL, allocator, assert_refused, snapshot
 
 HAS_UNSHARE = shutil.which("unshare") is not None and (
     subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from adversarial.helpers import SMALL, allocator, copy_instance
+from tests.adversarial.helpers import SMALL, allocator, copy_instance
 
 FORMULAS = {"A": "=1+1", "B": '=HYPERLINK("http://x.invalid","click")'}
 """Customer ids of the small instance, renamed to formulas."""

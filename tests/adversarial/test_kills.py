@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adversarial.helpers import BASE, SMALL, allocator, copy_instance, snapshot
+from tests.adversarial.helpers import BASE, SMALL, allocator, copy_instance, snapshot
 
 VISIBLE = lambda folder: sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # noqa: E731
 

@@ -7,8 +7,8 @@ import fcntl
 import os
 from pathlib import Path
 
-from adversarial.helpers import SMALL, allocator, assert_refused, snapshot
 from allocator.nightly.lock import RunLock, lock_path_for
+from tests.adversarial.helpers import SMALL, allocator, assert_refused, snapshot
 
 
 def test_second_run_with_another_lock_file_waits_for_the_first(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adversarial.helpers import (
+from tests.adversarial.helpers import (
     BASE,
     SMALL,
     allocator,

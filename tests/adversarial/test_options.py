@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adversarial.helpers import SMALL, allocator, assert_refused
+from tests.adversarial.helpers import SMALL, allocator, assert_refused
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from adversarial.helpers import SMALL, allocator, assert_refused, copy_instance, snapshot
+from tests.adversarial.helpers import SMALL, allocator, assert_refused, copy_instance, snapshot
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from whatif.helpers import generated
+from tests.whatif.helpers import generated
 
 
 @pytest.fixture(scope="module")

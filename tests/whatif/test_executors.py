@@ -18,7 +18,7 @@ import pytest
 from allocator.data.validate import load_instance
 from allocator.whatif.run import run_whatif
 from allocator.whatif.spec import SweepSpec, Vary
-from whatif.helpers import EXACT, SHARE, cli, sweep_of
+from tests.whatif.helpers import EXACT, SHARE, cli, sweep_of
 
 DASK_SPEC = SweepSpec((0.0, 1.0, 2.0), (Vary(SHARE, (0.2,)),))
 

@@ -18,7 +18,7 @@ from allocator.data.validate import load_instance
 from allocator.outputs.charts import find_breakpoints
 from allocator.whatif.run import run_whatif
 from allocator.whatif.spec import SweepSpec, parse_surplus_scales
-from whatif.helpers import EXACT, cli, generated, summary_of, sweep_of
+from tests.whatif.helpers import EXACT, cli, generated, summary_of, sweep_of
 
 
 @pytest.mark.parametrize("seed", [1, 3])

@@ -18,7 +18,7 @@ from allocator.solver.pipeline import RunOptions
 from allocator.solver.resolve import VariantSolver
 from allocator.whatif.run import run_whatif
 from allocator.whatif.spec import SweepSpec, Vary, parse_surplus_scales
-from whatif.helpers import EXACT, SHARE, TINY, cli, marker_of, summary_of, sweep_of
+from tests.whatif.helpers import EXACT, SHARE, TINY, cli, marker_of, summary_of, sweep_of
 
 KILL_AFTER = 2
 KILLED_SWEEP = """

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from allocator.whatif.spec import WhatifError, parse_vary
-from whatif.helpers import cli
+from tests.whatif.helpers import cli
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from allocator.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = sorted(p for p in (ROOT / "instances" / "tiny").iterdir() if p.is_dir())
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from allocator.data.schema import TABLES, reference_markdown
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_input_reference_is_generated_from_the_schema() -> None:

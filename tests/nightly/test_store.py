@@ -1,4 +1,4 @@
-"""The run store on SQLite and (when ALLOCATOR_TEST_POSTGRES_URL is set) PostgreSQL: rows
+"""The run store on SQLite and PostgreSQL (a throwaway server, tests/stores.py): rows
 round-trip, a run and its plan rows are one transaction, stale rows can be marked, URLs."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from stores import STORE_KINDS, store_url
 
 from allocator.nightly.store import (
     ABANDONED,
@@ -24,6 +23,7 @@ from allocator.nightly.store import (
     engine_url,
 )
 from allocator.plan.tables import ALLOCATION_COLUMNS, Plan
+from tests.stores import STORE_KINDS, store_url
 
 
 @pytest.fixture(params=STORE_KINDS)

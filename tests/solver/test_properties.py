@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from bruteforce import FAMILIES, Tiny, random_tiny, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,8 +30,9 @@ from allocator.plan.tables import objective_terms
 from allocator.solver.highs import SolverOptions, Termination
 from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance
 from allocator.whatif.scenarios import base_tables
+from tests.bruteforce import FAMILIES, Tiny, random_tiny, write
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ABS_TOL = 1e-6
 MIP = SolverOptions(mip_gap=0.0)
 

@@ -13,7 +13,7 @@ from allocator.errors import InfeasibleError
 from allocator.solver.highs import SolverOptions
 from allocator.solver.pipeline import RunOptions, solve_instance
 
-INSTANCES = Path(__file__).resolve().parent.parent / "instances"
+INSTANCES = Path(__file__).resolve().parents[2] / "instances"
 EXPECTED = sorted(INSTANCES.rglob("expected.toml"))
 
 

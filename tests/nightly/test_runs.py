@@ -1,5 +1,5 @@
 """`allocator runs list | show | diff | export` read what nightly runs stored, on SQLite and
-(when ALLOCATOR_TEST_POSTGRES_URL is set) PostgreSQL."""
+PostgreSQL (a throwaway server, tests/stores.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from stores import STORE_KINDS, store_url
 from typer.testing import CliRunner, Result
 
 from allocator.cli import app
 from allocator.data.generate import generate_instance
 from allocator.nightly.runs import diff_runs
 from allocator.nightly.store import RunStore
+from tests.stores import STORE_KINDS, store_url
 
 RUNNER = CliRunner()
 

@@ -25,7 +25,7 @@ from allocator.solver.highs import SolverOptions, Termination
 from allocator.solver.pipeline import RunOptions, solve_instance
 from allocator.whatif.scenarios import base_tables
 
-BASE_2027 = Path(__file__).resolve().parent.parent / "instances" / "base-2027"
+BASE_2027 = Path(__file__).resolve().parents[2] / "instances" / "base-2027"
 LP = RunOptions(SolverOptions(), relax=True, marginal_values=False)
 
 TABLE_OF = {

@@ -27,7 +27,7 @@ from allocator.solver.compile import compile_arrays
 from allocator.solver.highs import SolverOptions
 from allocator.solver.pipeline import RunOptions, solve_instance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INSTANCES = [*sorted((ROOT / "instances" / "tiny").iterdir()), ROOT / "instances" / "base-2027"]
 
 

@@ -20,7 +20,7 @@ from allocator.data.validate import load_instance
 from allocator.plan.check import check_plan
 from allocator.plan.tables import Plan, make_plan
 
-TINY = Path(__file__).resolve().parent.parent / "instances" / "tiny"
+TINY = Path(__file__).resolve().parents[2] / "instances" / "tiny"
 
 
 def _plan(

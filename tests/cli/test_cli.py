@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 
 from allocator.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "instances" / "tiny"
 RUNNER = CliRunner()
 ALLOCATOR = [sys.executable, "-m", "allocator"]

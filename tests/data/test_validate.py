@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 
 from allocator.cli import app
 
-BASE = Path(__file__).resolve().parents[1] / "instances" / "tiny" / "third-party-deal-accepted"
+BASE = Path(__file__).resolve().parents[2] / "instances" / "tiny" / "third-party-deal-accepted"
 BASE_OBJECTIVE = 500.0
 RUNNER = CliRunner()
 

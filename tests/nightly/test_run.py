@@ -2,7 +2,7 @@
 a run killed mid-solve, frozen periods, the change penalty, the MIP start, and that an
 invalid instance or a plan failing its re-check leaves the published plan untouched.
 
-Store-specific tests run on SQLite and, when ALLOCATOR_TEST_POSTGRES_URL is set, on
+Store-specific tests run on SQLite and on a throwaway server of
 PostgreSQL (see tests/stores.py)."""
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from stores import STORE_KINDS, store_url
 from typer.testing import CliRunner, Result
 
 import allocator.nightly.run
@@ -36,8 +35,9 @@ from allocator.nightly.recovery import abandon_stale_runs
 from allocator.nightly.store import PUBLISHED, STORED, RunStore
 from allocator.plan.tables import Plan
 from allocator.solver.pipeline import SolveResult
+from tests.stores import STORE_KINDS, store_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "instances" / "tiny"
 RUNNER = CliRunner()
 PUBLISHED_FILES = {

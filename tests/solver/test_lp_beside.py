@@ -16,7 +16,7 @@ from allocator.model.build import ModelOptions, build_model
 from allocator.solver.highs import SolverOptions, compile_model, lp_duals, start_lp_duals_beside
 from allocator.solver.pipeline import RunOptions, solve_instance
 
-BASE = Path(__file__).resolve().parent.parent / "instances" / "base-2027"
+BASE = Path(__file__).resolve().parents[2] / "instances" / "base-2027"
 
 
 @pytest.fixture

@@ -16,7 +16,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from bruteforce import (
+
+from allocator.data.validate import load_instance
+from allocator.errors import InfeasibleError
+from allocator.plan.check import check_plan
+from allocator.solver.highs import SolverOptions, Termination
+from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance
+from tests.bruteforce import (
     FAMILIES,
     Model,
     Plan,
@@ -33,12 +39,6 @@ from bruteforce import (
     unshippable_commitments,
     write,
 )
-
-from allocator.data.validate import load_instance
-from allocator.errors import InfeasibleError
-from allocator.plan.check import check_plan
-from allocator.solver.highs import SolverOptions, Termination
-from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance
 
 RANDOM_SEEDS = range(120)
 MODE_SEEDS = range(12)

@@ -2,7 +2,7 @@
 
 One table drives parsing (`allocator.data.read`), validation (`allocator.data.validate`) and the
 README's input reference (`python -m allocator.data.schema` prints it), so they cannot
-drift apart. Names follow SPEC.md exactly.
+drift apart. Names follow docs/contract.md exactly.
 """
 
 from __future__ import annotations

@@ -271,19 +271,14 @@ def _add_window(orders: pd.DataFrame, instance: Instance, periods: pd.DataFrame)
 def _window_rows(orders: pd.DataFrame, instance: Instance, periods: pd.DataFrame) -> pd.DataFrame:
     """One row per (short order, period of its window) with that period's facts and the
     order's unit value there."""
-    needed = ["product", "period", "first_ship", "price_per_rack", "margin_per_rack"]
-    needed += ["delay_penalty", "below_fill", "window_length"]
+    needed = ["order", "product", "first_ship", "below_fill", "window_length"]
     served = orders.loc[orders["window_length"] > 0, needed]
     rows = served.loc[served.index.repeat(served["window_length"])]
     period = rows["first_ship"] + rows.groupby(level=0).cumcount()
     facts = periods.reindex(pd.MultiIndex.from_arrays([rows["product"], period]))
     penalty = float(instance.policy.internal_shortfall_penalty)
-    value = (
-        rows["price_per_rack"]
-        + rows["margin_per_rack"]
-        - rows["delay_penalty"] * (period - rows["period"])
-        + penalty * rows["below_fill"]
-    )
+    rack_value = instance.rack_value(instance.order_rows(rows["order"]), period.to_numpy())
+    value = pd.Series(rack_value, index=rows.index) + penalty * rows["below_fill"]
     window = pd.DataFrame(
         {
             "row": rows.index,

@@ -13,8 +13,8 @@ published plan aligned to tonight's periods (0 where it shipped nothing).
   internal fill: |x[o,t] - keep[o,t]| for t <= K costs ``frozen_change_cost`` per rack
   instead of being fixed, so the model cannot become infeasible through freezing.
 * `add_ship_change`: |x[o,t] - pub[o,t]| for t > K costs ``change_penalty`` per rack.
-* `add_stability_cost`: subtracts both from SPEC's objective (the summary's objective
-  stays SPEC's; the stability cost is reported separately).
+* `add_stability_cost`: subtracts both from the contract's objective (the summary's objective
+  stays the contract's; the stability cost is reported separately).
 * `set_previous_plan_start`: every variable set from keep, a complete MIP start.
 """
 
@@ -244,10 +244,10 @@ def _linear(coefs: list[float], variables: list[pyo.Var]) -> LinearExpression:
 
 
 def add_stability_cost(model: pyo.ConcreteModel, costs: list[pyo.Expression]) -> None:
-    """maximize SPEC objective - sum of the stability families' costs
+    """maximize contract objective - sum of the stability families' costs
 
     ``stability_cost`` (an Expression, 0 without stability terms) is kept on the model;
-    the solver's objective then differs from SPEC's by exactly its value.
+    the solver's objective then differs from the contract's by exactly its value.
     """
     model.stability_cost = pyo.Expression(expr=sum(costs) if costs else 0.0)
     if costs:

@@ -8,7 +8,7 @@ from a `Baseline`:
   ``t - shift`` tonight, ``shift`` = months from the old start to the new one (a
   rolled horizon); rows that fall before period 1 or after the horizon are history or
   out of sight and are dropped. Orders are matched by their id.
-* ``plan``: the published plan repaired into a plan that satisfies every SPEC
+* ``plan``: the published plan repaired into a plan that satisfies every contract
   constraint of tonight's instance (`repair_plan`); it is the MIP start, and the
   witness that fixing the frozen periods to its shipments keeps the model feasible.
 
@@ -143,7 +143,7 @@ def stability_cost(
     frozen_change_cost: float = 0.0,
 ) -> float:
     """The stability terms' value recomputed from the plan's rows (the model subtracts the
-    same from SPEC's objective): ``change_penalty`` per rack moved against the published
+    same from the contract's objective): ``change_penalty`` per rack moved against the published
     plan in periods after the frozen ones, plus ``frozen_change_cost`` per rack moved
     against the kept (repaired) plan in the frozen periods (nonzero only where frozen
     periods could not be fixed, see `allocator.model.stability`)."""

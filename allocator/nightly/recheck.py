@@ -25,7 +25,7 @@ def recheck(
     cost: float,
     config: NightlyConfig,
 ) -> list[ProblemRow]:
-    """Every SPEC constraint on the plan's rows, SPEC's objective recomputed and
+    """Every constraint of the contract on the plan's rows, the contract's objective recomputed and
     compared with HiGHS's (less the recomputed stability cost), frozen periods."""
     plan = result.plan
     assert plan is not None

@@ -10,8 +10,8 @@
    model with the stability terms and that plan as the MIP start
    (`allocator.model.stability`);
 5. solve within the time budget: infeasible (strict) exit 3; no incumbent exit 4;
-6. re-check the plan from its own rows (`check_plan`: every SPEC constraint; SPEC's
-   objective recomputed and compared with HiGHS's less the recomputed stability cost;
+6. re-check the plan from its own rows (`allocator.nightly.recheck`: every constraint;
+   the contract's objective recomputed and compared with HiGHS's less the recomputed stability cost;
    frozen periods as fixed): a plan that fails is recorded, not published, exit 4;
 7. store the run and its plan rows in one transaction, then publish the `solve`
    outputs plus ``manifest.json`` atomically (`allocator.nightly.lock.publish_folder`), and
@@ -281,7 +281,7 @@ class NightlyRun:
         )
         options = RunOptions(solver, strict=config.strict)
         if with_extension:
-            # The pipeline's optional LP-rounding start knows only SPEC's variables: with
+            # The pipeline's optional LP-rounding start knows only the contract's variables: with
             # stability variables it would be incomplete. The previous plan is the start.
             options = replace(options, lp_first=False)
         return options

@@ -1,5 +1,8 @@
-"""Terminal output: the summary table after a solve, and any table of rows (run lists,
-run diffs) drawn with rich. Never imports Pyomo."""
+"""Terminal output: the summary table after a solve and tables of rows, drawn with rich.
+
+Used by the command line for a solve's summary and the run store's lists and diffs.
+Never imports Pyomo.
+"""
 
 from __future__ import annotations
 

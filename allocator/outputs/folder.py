@@ -143,6 +143,9 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     for column in ("item", "why_short", "message", "policy_dropped"):
         if column in frame.columns:
             frame[column] = ["" if pd.isna(value) else str(value) for value in frame[column]]
+    if frame.empty:  # a header-only file reads as text columns; give counts their type
+        counts = [column for column in ("period", "ship_period", "racks") if column in frame]
+        frame = frame.astype({column: "int64" for column in counts})
     return frame
 
 

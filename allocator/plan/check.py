@@ -22,7 +22,7 @@ def check_plan(
     integral: bool = True,
     tolerance: float = 1e-6,
 ) -> list[str]:
-    """Every SPEC.md constraint re-checked on the plan's rows; the violations found."""
+    """Every constraint of the contract re-checked on the plan's rows; the violations found."""
     violations: list[str] = []
     allocation = plan.allocation
     orders = instance.orders.set_index("order")
@@ -33,13 +33,22 @@ def check_plan(
         violations.extend(f"{message}: {label}" for label in labels[bad.to_numpy()])
 
     if integral:
-        for name, values in (
-            ("racks", allocation["racks"]),
-            ("surplus racks", plan.surplus["racks"]),
-            ("deal accepted", plan.deal_accepted),
+        surplus_rows = plan.surplus
+        for name, values, labels in (
+            (
+                "racks",
+                allocation["racks"],
+                allocation["order"] + "@" + allocation["ship_period"].astype(str),
+            ),
+            (
+                "surplus racks",
+                surplus_rows["racks"],
+                surplus_rows["product"] + "," + surplus_rows["period"].astype(str),
+            ),
+            ("deal accepted", plan.deal_accepted, pd.Series(plan.deal_accepted.index.astype(str))),
         ):
             fractional = (values - values.round()).abs() > tolerance
-            flag(fractional, f"fractional {name}", pd.Series(values.index.astype(str)))
+            flag(fractional, f"fractional {name}", labels.reset_index(drop=True))
     window_first = allocation["order"].map(orders["first_ship"])
     window_last = allocation["order"].map(orders["last_ship"])
     outside = (allocation["ship_period"] < window_first) | (allocation["ship_period"] > window_last)
@@ -59,7 +68,11 @@ def check_plan(
 
     surplus = plan.surplus.merge(instance.supply, on=["product", "period"], how="left")
     available_from = surplus["product"].map(products["available_from"])
-    flag(surplus["period"] < available_from, "surplus before available_from", surplus["product"])
+    flag(
+        surplus["period"] < available_from,
+        "surplus before available_from",
+        surplus["product"] + "," + surplus["period"].astype(str),
+    )
     flag(
         surplus["racks"] > surplus["surplus_max_racks"] * scale + tolerance,
         "surplus above surplus_max_racks",

@@ -2,7 +2,7 @@
 
 Nothing here knows the model: stock, shortfall and every objective term are recomputed
 from the plan's own rows (shipments, surplus racks, deals accepted) and the instance,
-so `check_plan` re-checks every SPEC.md constraint independently of Pyomo and HiGHS.
+so `check_plan` re-checks every constraint of the contract independently of Pyomo and HiGHS.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def customer_table(instance: Instance, plan: Plan) -> pd.DataFrame:
 
 
 def objective_terms(instance: Instance, plan: Plan) -> dict[str, float]:
-    """Each term of SPEC's objective, recomputed from the plan; costs are negative, so
+    """Each term of the contract's objective, recomputed from the plan; costs are negative, so
     the objective is the sum of the values."""
     allocation = plan.allocation
     orders = instance.orders.set_index("order")

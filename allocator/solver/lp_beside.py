@@ -1,6 +1,6 @@
 """The LP relaxation's row duals, solved in a second process while HiGHS runs the MIP.
 
-SPEC asks for the marginal values of the LP relaxation after every MIP solve: one more
+The contract asks for the marginal values of the LP relaxation after every MIP solve: one more
 LP solve, 5-25% of the MIP's own time on large generated instances. The MIP runs on one
 thread (repeatable plans), so on a machine with a spare core the LP is solved beside it
 in a fresh process that imports only numpy and highspy; the planner waits

@@ -125,7 +125,7 @@ def solve_instance(
 
     Raises `InfeasibleError` (naming the conflicting rows) when the model has no plan,
     which only strict mode can cause. ``extend`` may add components to the model first;
-    ``solver_objective`` then includes them, while ``objective`` stays SPEC's objective
+    ``solver_objective`` then includes them, while ``objective`` stays the contract's objective
     recomputed from the plan.
     """
     timings: dict[str, float] = {}

@@ -99,6 +99,22 @@ def test_report_command_explains_an_older_result(solved: Path, tmp_path: Path) -
     assert (folder / "report.html").exists() and (folder / "plan.xlsx").exists()
 
 
+def test_report_explains_a_result_without_surplus_or_shipments(tmp_path: Path) -> None:
+    """Header-only surplus.csv and allocation.csv read back as text columns used to crash
+    the why_short recomputation (cumsum on object dtype)."""
+    instance = ROOT / "instances" / "tiny" / "delay-empty-window"
+    out = tmp_path / "out"
+    assert RUNNER.invoke(app, ["solve", str(instance), "--out", str(out), "-q"]).exit_code == 0
+    assert len(pd.read_csv(out / "surplus.csv")) == 0
+    customers = pd.read_csv(out / "customers.csv")
+    expected = customers.pop("why_short")
+    customers.to_csv(out / "customers.csv", index=False)
+    result = RUNNER.invoke(app, ["report", str(out), "--instance", str(instance)])
+    assert result.exit_code == 0, result.output
+    rewritten = pd.read_csv(out / "customers.csv", keep_default_na=False)
+    assert rewritten["why_short"].tolist() == expected.fillna("").tolist()
+
+
 def test_report_refuses_another_instance(solved: Path, tmp_path: Path) -> None:
     from allocator.data.generate import generate_instance
 

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 
 from allocator.data.validate import load_instance
-from allocator.outputs.charts import find_breakpoints
 from allocator.whatif.run import run_whatif
 from allocator.whatif.spec import SweepSpec, parse_surplus_scales
 from tests.whatif.helpers import EXACT, cli, generated, summary_of, sweep_of
@@ -148,12 +147,3 @@ def test_policy_costs_equal_separate_solves(tmp_path: Path, small: Path) -> None
     assert "1 already done" in again.output
     assert not (out / "policy_cost.csv").exists()
     assert not (out / "charts" / "policy_cost.png").exists()
-
-
-def test_breakpoints_mark_where_the_value_per_wafer_drops() -> None:
-    nan = float("nan")
-    assert find_breakpoints([nan, 10.0, 10.0, 4.0, 0.0]) == [2, 3]
-    assert find_breakpoints([nan, 10.0, 9.0, 8.0]) == []  # diminishing returns, no drop
-    assert find_breakpoints([nan, 5.0, 5.01, 5.0]) == []
-    assert find_breakpoints([nan, 5.0, nan, 1.0]) == []
-    assert find_breakpoints([nan]) == []

@@ -1,5 +1,6 @@
-"""Atomic outputs: a file or a whole folder appears complete or not at all, and never
-replaces what allocator did not write.
+"""Atomic outputs: whole files and folders, never written over what allocator did not write.
+
+A file or a whole folder appears complete or not at all.
 
 * `write_file`: ``write`` into a temporary sibling, then rename it over the target.
 * `publish_folder`: fill a temporary sibling folder, then swap it with the target folder

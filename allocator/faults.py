@@ -1,5 +1,7 @@
-"""Failpoints: named places where a test can have the process killed, to prove that a
-kill at that moment loses nothing (as etcd's and TiKV's failpoints do).
+"""Failpoints: named places where a test can have the process killed (SIGKILL).
+
+A test proves that a kill at that moment loses nothing (as etcd's and TiKV's failpoints
+do).
 
 ``ALLOCATOR_FAILPOINT=NAME`` in the environment makes `failpoint` (NAME) end the process
 with SIGKILL, exactly as ``kill -9`` at that moment would. Unset (always, outside tests)

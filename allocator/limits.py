@@ -1,5 +1,7 @@
-"""The ranges of the solver options every command and config file accepts: one place for
-the CLI (which must not import HiGHS to show --help), the nightly config and the solver."""
+"""The ranges of the solver options every command and config file accepts.
+
+One place for the CLI (which must not import HiGHS to show --help), the nightly config
+and the solver."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""``allocator nightly`` (the scheduled run, `allocator.nightly.run`) and ``allocator
-runs`` (reading its store)."""
+"""The nightly commands: ``allocator nightly`` and ``allocator runs`` (its run store)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The command line's shared pieces: typer option aliases every command uses the same
-way, and the helpers that turn an outcome into a message and an exit code."""
+"""The command line's shared options and the helpers that turn outcomes into exit codes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The commands of one instance: ``solve`` (on the Python API, `allocator.api`),
-``validate``, ``generate`` and ``report``."""
+"""The commands of one instance: ``solve``, ``validate``, ``generate`` and ``report``.
+
+``solve`` is built on the Python API (`allocator.api`)."""
 
 from __future__ import annotations
 

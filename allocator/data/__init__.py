@@ -1,0 +1,1 @@
+"""The data layer: the schema, reading and validating files, the Instance, the generator."""

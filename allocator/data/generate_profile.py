@@ -1,5 +1,6 @@
-"""The synthetic business the instance generator draws from: products, services, names,
-the order pattern, demand trends, and the expected size of what it makes.
+"""The synthetic business the instance generator draws from, and the size it makes.
+
+Products, services, names, the order pattern and demand trends.
 
 Everything here is SYNTHETIC (see `allocator.data.generate`); no figure is real data.
 """

@@ -1,5 +1,7 @@
-"""Why a customer is short: reasons derived from the instance, the plan and the marginal
-values, each with the number that makes it true. Never imports Pyomo.
+"""Why a customer is short: each reason with the number that makes it true.
+
+Reasons are derived from the instance, the plan and the marginal values. Never imports
+Pyomo.
 
 Works on tables only (the plan's ``allocation`` and ``surplus`` rows, the per-customer
 table and ``marginal_values.csv``), so the same code runs right after a solve and on a

@@ -1,6 +1,7 @@
-"""Every number of the model, computed once from the Instance: which variables and rows
-exist, their bounds, objective coefficients, right-hand sides and the coefficients that
-are not 1.
+"""Every number of the model, computed once from the Instance.
+
+Which variables and rows exist, their bounds, objective coefficients, right-hand sides
+and the coefficients that are not 1.
 
 `model_coefficients` is read by the Pyomo build (`allocator.model.build`: each
 ``add_<family>`` takes its numbers from here and wrangles no data) and by the in-place

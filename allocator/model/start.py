@@ -1,6 +1,7 @@
-"""A MIP start from a plan: every model variable's value, given the plan's shipments,
-surplus racks and deals (no Pyomo needed to compute it; `set_plan_start` puts it on a
-built model).
+"""A MIP start from a plan: every model variable's value, computed without Pyomo.
+
+Given the plan's shipments, surplus racks and deals; `set_plan_start` puts it on a built
+model.
 
 x, s and y come from the plan; v, u and w follow from them: v by the stock balance,
 u[c] = max(0, F(c) - shipped(c)), w[g,t] = kW delivered to g by t. With the empty plan

@@ -1,16 +1,12 @@
-"""The published folder and its lock: one nightly run at a time, outputs swapped in whole.
+"""The nightly run's locks: one run at a time per published folder.
 
-* `RunLock`: an exclusive ``flock`` on a lock file next to the published folder
-  (``PUBLISH.lock``), taken without waiting. The kernel drops it when the process ends,
-  however it ends (SIGKILL included), so a dead run never blocks the next one; the
-  file itself stays (deleting a lock file races with a process about to lock it).
-* `publish_folder`: outputs are written into a temporary sibling folder, then swapped
-  with the published folder in one atomic ``renameat2(RENAME_EXCHANGE)`` (Linux);
-  where that is unavailable, two renames (old folder aside, new one in). Readers see
-  the old folder or the new one, never a mix.
-* `recover_folder`: run under the lock before a run starts: puts back a published
-  folder left aside by a run killed between the two renames, and removes temporaries
-  of killed runs.
+`RunLock` is an exclusive ``flock`` on a lock file, taken without waiting. The kernel
+drops it when the process ends, however it ends (SIGKILL included), so a dead run never
+blocks the next one; the file itself stays (deleting a lock file races with a process
+about to lock it). A run always locks its published folder (`lock_path_for`: the file
+``PUBLISH.lock`` beside it, named from the folder's real path, so two spellings of one
+folder are one lock); a ``--lock`` file is taken as well, never instead. The folder
+itself is swapped in by `allocator.atomic.publish_folder`.
 """
 
 from __future__ import annotations

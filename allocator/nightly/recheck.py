@@ -1,6 +1,7 @@
-"""The nightly plan's independent re-check before it is stored or published: every
-constraint of the contract on the plan's rows, the objective recomputed and compared
-with HiGHS's, and the frozen periods kept."""
+"""The nightly plan's independent re-check before it is stored or published.
+
+Every constraint of the contract on the plan's rows, the objective recomputed and
+compared with HiGHS's, and the frozen periods kept."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""What a dead nightly run left behind: its store rows marked ``abandoned`` (or
-``published``, when its outputs did reach the published folder).
+"""What a dead nightly run left behind: its store rows, marked abandoned or published.
+
+A row is ``published`` when its outputs did reach the published folder.
 
 A run killed at any point leaves a ``running`` or ``stored`` row; the next run on the
 same host, holding the published folder's lock, finds it here.

@@ -1,5 +1,6 @@
-"""The plan's independent re-check: every constraint of the contract on the plan's own
-rows, before anything is written or published.
+"""The plan's independent re-check: every constraint of the contract on its own rows.
+
+Run before anything is written or published.
 
 Nothing here knows the model: stock, shortfall and every sum are recomputed from the
 plan's shipments, surplus racks and deals and the instance's tables, so a plan that

@@ -1,5 +1,7 @@
-"""Repairing a plan by cutting only: the one cut engine behind the nightly repair of the
-published plan and the rounding of an LP plan to whole racks.
+"""Repairing a plan by cutting only: the nightly repair and the rounding of an LP plan.
+
+One cut engine behind the nightly repair of the published plan and the rounding of an
+LP plan to whole racks.
 
 `repair_plan` removes racks, step by step, wherever the instance makes a plan break a
 constraint, in a chosen priority order; `round_plan` rounds a fractional plan (the LP

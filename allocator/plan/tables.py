@@ -1,8 +1,8 @@
-"""A plan as tidy tables, its summaries, its objective terms and an independent check.
+"""A plan as tidy tables: its summaries (customers, stock) and its objective terms.
 
 Nothing here knows the model: stock, shortfall and every objective term are recomputed
-from the plan's own rows (shipments, surplus racks, deals accepted) and the instance,
-so `check_plan` re-checks every constraint of the contract independently of Pyomo and HiGHS.
+from the plan's own rows (shipments, surplus racks, deals accepted) and the instance, so
+`allocator.plan.check` re-checks the contract independently of Pyomo and HiGHS.
 """
 
 from __future__ import annotations

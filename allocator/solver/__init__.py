@@ -1,0 +1,1 @@
+"""Solving: the model compiled to arrays, HiGHS, the pipeline, in-place re-solves."""

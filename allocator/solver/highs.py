@@ -1,5 +1,6 @@
-"""Hand the Pyomo model to HiGHS and get a typed outcome back: the only module that
-names HiGHS.
+"""Hand the compiled model to HiGHS and get a typed outcome back.
+
+The only module that names HiGHS's solver API.
 
 The model is compiled in memory into sparse arrays (`allocator.solver.compile`, equal to
 Pyomo's standard-form compiler) and passed to highspy in one call; no file is written

@@ -1,5 +1,7 @@
-"""Solver output -> tidy tables: the plan, marginal values, the summary, read through the
-compiled model's names (`allocator.solver.compile.Names`), not Pyomo objects."""
+"""Solver output -> tidy tables: the plan and the marginal values.
+
+Read through the compiled model's names (`allocator.solver.compile.Names`), not Pyomo
+objects."""
 
 from __future__ import annotations
 

@@ -87,3 +87,19 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists()
+
+
+def test_killed_sweep_never_solves_a_finished_scenario_again(tmp_path: Path) -> None:
+    """A scenario's outputs and its done-marker appear in one folder swap: a sweep killed
+    right after a scenario's swap resumes without solving that scenario again (the marker
+    used to be written after the outputs, and a kill between them re-solved it)."""
+    out = tmp_path / "sweep"
+    args = ["whatif", SMALL, "--out", out, "--surplus-scale", "0,1,2", "--workers", "1", "-q"]
+    killed = allocator(*args, env={"ALLOCATOR_FAILPOINT": "publish:swapped"})
+    assert killed.returncode == -signal.SIGKILL
+    done = sorted(p.parent.name for p in out.glob("scenarios/*/scenario.json"))
+    assert len(done) == 1
+    assert all((out / "scenarios" / name / "allocation.csv").is_file() for name in done)
+    resumed = allocator(*args[:-1])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 already done" in resumed.stdout + resumed.stderr

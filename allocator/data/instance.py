@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,11 @@ class Instance:
       ``margin_per_rack`` m(o) = sum_s attach(c(o), s) * margin(s, p(o)).
     * ``supply``: one row per (product, period) for every period, missing rows as 0.
     * ``surplus_wafers``: one value per period 1..periods, missing as 0.
+    * ``ship_options``: one row per (order, product it may ship), its own product first
+      (row i is order i's own product), then the rows of ``substitutes.csv``: ``order``,
+      ``product``, ``ordered_product``, ``price_per_rack`` pi(o, p), ``margin_per_rack``
+      m(o, p), ``first_ship`` and ``last_ship`` (the window W(o, p)), ``order_row`` and
+      ``is_substitute``. Without substitutes it is the orders themselves.
     """
 
     settings: Settings
@@ -58,6 +64,8 @@ class Instance:
     services: pd.DataFrame
     attach: pd.DataFrame
     regions: pd.DataFrame
+    substitutes: pd.DataFrame
+    ship_options: pd.DataFrame
     surplus_wafers: pd.Series
     content_hash: str
     source: str = ""
@@ -76,17 +84,35 @@ class Instance:
     def policy(self) -> Policy:
         return self.settings.policy
 
+    @property
+    def has_substitutes(self) -> bool:
+        """Whether some order may be served with another product (substitutes.csv)."""
+        return len(self.substitutes) > 0
+
     @cached_property
     def _order_positions(self) -> pd.Index:
         return pd.Index(self.orders["order"])
 
+    @cached_property
+    def _option_positions(self) -> pd.MultiIndex:
+        options = self.ship_options
+        return pd.MultiIndex.from_arrays([options["order"], options["product"]])
+
     def order_rows(self, orders: pd.Series | np.ndarray | list[str]) -> np.ndarray:
-        """Row positions in ``orders`` of the order ids given (-1 for an unknown id)."""
+        """Row positions in ``orders`` of the order ids given (-1 for an unknown id); the
+        same rows of ``ship_options`` are those orders' own products."""
         return self._order_positions.get_indexer(pd.Index(orders))
 
-    def rack_value(self, order_rows: np.ndarray, ship_periods: np.ndarray) -> np.ndarray:
-        """pi(o) + m(o) - k(o) * (t - r(o)): what one rack of order o shipped in period t
-        adds to the objective, for rows of ``orders`` (`order_rows`) and ship periods.
+    def option_rows(self, orders: Any, products: Any) -> np.ndarray:
+        """Row positions in ``ship_options`` of (order, product shipped) pairs (-1 for a
+        product the order may not take)."""
+        keys = pd.MultiIndex.from_arrays([np.asarray(orders), np.asarray(products)])
+        return self._option_positions.get_indexer(keys)
+
+    def rack_value(self, option_rows: np.ndarray, ship_periods: np.ndarray) -> np.ndarray:
+        """pi(o, p) + m(o, p) - k(o) * (t - r(o)): what one rack of product p shipped to
+        order o in period t adds to the objective, for rows of ``ship_options`` (an
+        order's own product at its `order_rows`; any product at its `option_rows`).
 
         The one place the model (objective coefficients, in-place what-if updates), the
         plan repair (which rack to cut first) and the explanations (a rack's value
@@ -94,11 +120,12 @@ class Instance:
         re-check (`allocator.plan.tables.objective_terms`) recomputes its terms on
         purpose, so that a wrong coefficient here cannot check itself.
         """
-        orders = self.orders
-        price = orders["price_per_rack"].to_numpy(dtype=float)[order_rows]
-        margin = orders["margin_per_rack"].to_numpy(dtype=float)[order_rows]
-        penalty = orders["delay_penalty"].to_numpy(dtype=float)[order_rows]
-        requested = orders["period"].to_numpy(dtype=np.int64)[order_rows]
+        options = self.ship_options
+        price = options["price_per_rack"].to_numpy(dtype=float)[option_rows]
+        margin = options["margin_per_rack"].to_numpy(dtype=float)[option_rows]
+        order_rows = options["order_row"].to_numpy(dtype=np.int64)[option_rows]
+        penalty = self.orders["delay_penalty"].to_numpy(dtype=float)[order_rows]
+        requested = self.orders["period"].to_numpy(dtype=np.int64)[order_rows]
         late = np.asarray(ship_periods, dtype=np.int64) - requested
         return price + margin - penalty * late
 
@@ -136,7 +163,10 @@ def build_instance(settings: Settings, tables: dict[str, pd.DataFrame]) -> Insta
         .reindex(range(1, periods + 1), fill_value=0.0)
         .astype("float64")
     )
-    orders = _derive_orders(tables["orders"], products, customers, services, attach, periods)
+    margins = _margin_per_rack(services, attach)
+    orders = _derive_orders(tables["orders"], products, customers, margins, periods)
+    substitutes = tables["substitutes"].reset_index(drop=True)
+    ship_options = _ship_options(orders, substitutes, products, margins, periods)
     content_hash = _content_hash(settings, tables)
     return Instance(
         settings=settings,
@@ -148,17 +178,45 @@ def build_instance(settings: Settings, tables: dict[str, pd.DataFrame]) -> Insta
         services=services,
         attach=attach,
         regions=regions,
+        substitutes=substitutes,
+        ship_options=ship_options,
         surplus_wafers=surplus_wafers,
         content_hash=content_hash,
     )
+
+
+def _margin_per_rack(services: pd.DataFrame, attach: pd.DataFrame) -> pd.Series:
+    """m(c, p) = sum_s attach(c, s) * margin(s, p), indexed by (customer, product)."""
+    merged = attach.merge(services, on="service")
+    if merged.empty:
+        return pd.Series(dtype="float64")
+    margin = merged.groupby(["customer", "product"])[["attach_rate", "margin_per_rack"]]
+    return margin.apply(
+        lambda group: float((group["attach_rate"] * group["margin_per_rack"]).sum())
+    )
+
+
+def _margins_of(margins: pd.Series, customers: pd.Series, products: pd.Series) -> np.ndarray:
+    keys = pd.MultiIndex.from_arrays([customers, products])
+    if not len(margins):
+        return np.zeros(len(keys), dtype="float64")
+    return margins.reindex(keys).fillna(0.0).to_numpy(dtype="float64")
+
+
+def _window(
+    requested: pd.Series, max_delay: pd.Series, available_from: pd.Series, periods: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """W = max(r, available_from) .. min(r + d, periods) as (first_ship, last_ship)."""
+    first = np.maximum(requested.to_numpy(), available_from.to_numpy()).astype("int64")
+    last = np.minimum((requested + max_delay).to_numpy(), periods).astype("int64")
+    return first, last
 
 
 def _derive_orders(
     orders: pd.DataFrame,
     products: pd.DataFrame,
     customers: pd.DataFrame,
-    services: pd.DataFrame,
-    attach: pd.DataFrame,
+    margins: pd.Series,
     periods: int,
 ) -> pd.DataFrame:
     orders = orders.reset_index(drop=True).copy()
@@ -166,23 +224,57 @@ def _derive_orders(
     orders["segment"] = orders["customer"].map(by_customer["segment"])
     orders["region"] = orders["customer"].map(by_customer["region"])
     available_from = orders["product"].map(products.set_index("product")["available_from"])
-    orders["first_ship"] = np.maximum(orders["period"], available_from).astype("int64")
-    orders["last_ship"] = np.minimum(orders["period"] + orders["max_delay"], periods).astype(
-        "int64"
+    orders["first_ship"], orders["last_ship"] = _window(
+        orders["period"], orders["max_delay"], available_from, periods
     )
-    margin = attach.merge(services, on="service").groupby(["customer", "product"])[
-        ["attach_rate", "margin_per_rack"]
-    ]
-    margin_per_rack = margin.apply(
-        lambda group: float((group["attach_rate"] * group["margin_per_rack"]).sum())
-    )
-    keys = pd.MultiIndex.from_arrays([orders["customer"], orders["product"]])
-    orders["margin_per_rack"] = (
-        margin_per_rack.reindex(keys).fillna(0.0).to_numpy(dtype="float64")
-        if len(margin_per_rack)
-        else 0.0
-    )
+    orders["margin_per_rack"] = _margins_of(margins, orders["customer"], orders["product"])
     return orders
+
+
+OPTION_COLUMNS = [
+    "order",
+    "product",
+    "ordered_product",
+    "price_per_rack",
+    "margin_per_rack",
+    "first_ship",
+    "last_ship",
+    "order_row",
+    "is_substitute",
+]
+
+
+def _ship_options(
+    orders: pd.DataFrame,
+    substitutes: pd.DataFrame,
+    products: pd.DataFrame,
+    margins: pd.Series,
+    periods: int,
+) -> pd.DataFrame:
+    """Every (order, product it may ship): its own product (row i = order i), then the
+    substitutes in file order, each with its price, margin and window."""
+    own = orders[["order", "product", "price_per_rack", "margin_per_rack"]].copy()
+    own["ordered_product"] = orders["product"]
+    own["first_ship"], own["last_ship"] = orders["first_ship"], orders["last_ship"]
+    own["order_row"] = np.arange(len(orders), dtype="int64")
+    own["is_substitute"] = False
+    if not len(substitutes):
+        return own[OPTION_COLUMNS]
+    order_row = pd.Index(orders["order"]).get_indexer(substitutes["order"])
+    extra = substitutes[["order", "product", "price_per_rack"]].copy()
+    extra["ordered_product"] = orders["product"].to_numpy()[order_row]
+    customer = orders["customer"].to_numpy()[order_row]
+    extra["margin_per_rack"] = _margins_of(margins, pd.Series(customer), extra["product"])
+    available_from = extra["product"].map(products.set_index("product")["available_from"])
+    extra["first_ship"], extra["last_ship"] = _window(
+        pd.Series(orders["period"].to_numpy()[order_row]),
+        pd.Series(orders["max_delay"].to_numpy()[order_row]),
+        available_from,
+        periods,
+    )
+    extra["order_row"] = order_row.astype("int64")
+    extra["is_substitute"] = True
+    return pd.concat([own[OPTION_COLUMNS], extra[OPTION_COLUMNS]], ignore_index=True)
 
 
 def _content_hash(settings: Settings, tables: dict[str, pd.DataFrame]) -> str:
@@ -190,6 +282,8 @@ def _content_hash(settings: Settings, tables: dict[str, pd.DataFrame]) -> str:
     digest = hashlib.sha256()
     digest.update(repr(settings).encode())
     for name, table in TABLES.items():
+        if name == "substitutes" and not len(tables[name]):
+            continue  # an instance without substitutes hashes as it did before the table
         frame = tables[name].loc[:, list(table.column_names)]
         frame = frame.sort_values(list(table.key), kind="stable")
         digest.update(name.encode())

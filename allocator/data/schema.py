@@ -239,6 +239,30 @@ TABLES: dict[str, Table] = {
             description="Region power limits; a region or period without a row is unconstrained.",
             optional=True,
         ),
+        Table(
+            "substitutes",
+            (
+                Column("order", "ref", "", "order", ref=("orders", "order")),
+                Column(
+                    "product",
+                    "ref",
+                    "",
+                    "another product the order may be served with",
+                    ref=("products", "product"),
+                ),
+                _money(
+                    "price_per_rack",
+                    "what one rack of this product is worth to the customer (or sold for)",
+                ),
+            ),
+            key=("order", "product"),
+            description=(
+                "Substitute products: an order may also be served with another product, at "
+                "its own price; the order's window rules, delay penalty and customer stay its "
+                "own."
+            ),
+            optional=True,
+        ),
     )
 }
 

@@ -59,10 +59,13 @@ def validate(raw: RawInstance) -> Instance:
         typed.get("customers"),
         problems,
     )
+    check_substitutes(raw.tables.get("substitutes"), typed, problems)
     if problems or settings is None:
         raise InstanceError(raw.source, sorted(set(problems), key=_problem_order))
     tables = {name: frame for name, frame in typed.items() if frame is not None}
-    tables.setdefault("regions", _empty_table("regions"))
+    for name, schema_table in TABLES.items():
+        if schema_table.optional:
+            tables.setdefault(name, _empty_table(name))
     return build_instance(settings, tables)
 
 
@@ -372,3 +375,23 @@ def check_segment_columns(
                     f"must be 0 for {'an' if segment == 'internal' else 'a'} {segment} customer",
                 )
             )
+
+
+def check_substitutes(
+    raw: RawTable | None, typed: dict[str, pd.DataFrame | None], problems: list[Problem]
+) -> None:
+    """A substitute is another product than the order's own."""
+    substitutes, orders = typed.get("substitutes"), typed.get("orders")
+    if raw is None or substitutes is None or orders is None:
+        return
+    own = substitutes["order"].map(orders.drop_duplicates("order").set_index("order")["product"])
+    for index in substitutes.index[(substitutes["product"] == own).to_numpy()]:
+        problems.append(
+            Problem(
+                raw.source,
+                _row_number(index),
+                "product",
+                f"{substitutes.loc[index, 'product']!r} is order "
+                f"{substitutes.loc[index, 'order']!r}'s own product, not a substitute",
+            )
+        )

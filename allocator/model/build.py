@@ -42,6 +42,7 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     numbers = model_coefficients(instance, options)
     model = pyo.ConcreteModel(name=instance.name)
     add_ship_racks(model, numbers, options)
+    add_substitute_racks(model, numbers, options)
     add_surplus_racks(model, numbers, options)
     add_stock_racks(model, numbers)
     add_is_deal_accepted(model, numbers, options)
@@ -74,8 +75,9 @@ def _integer_domain(options: ModelOptions) -> pyo.Set:
 
 
 def _ship_vars(model: pyo.ConcreteModel) -> list[pyo.Var]:
-    """The ship variables in column order (`ShipColumns` order)."""
-    return list(model.ship_racks.values())
+    """Every x[o,p,t] in `ShipColumns` order: the orders' own products (``ship_racks``),
+    then the substitutes (``substitute_racks``)."""
+    return [*model.ship_racks.values(), *model.substitute_racks.values()]
 
 
 # --- variables -----------------------------------------------------------------------
@@ -92,11 +94,51 @@ def add_ship_racks(
     ranges (a 20k-variable generated instance: 171 s -> 31 s to gap 1e-4).
     """
     ship = numbers.ship
-    bounds = dict(zip(ship.keys, ((0, int(q)) for q in ship.upper.tolist()), strict=True))
+    own = ~ship.is_substitute
+    bounds = {
+        (order, period): (0, int(q))
+        for order, period, q in zip(
+            ship.order[own].tolist(),
+            ship.period[own].tolist(),
+            ship.upper[own].tolist(),
+            strict=True,
+        )
+    }
     model.ship_racks = pyo.Var(
         list(bounds),
         domain=_integer_domain(options),
         bounds=lambda _, o, t: bounds[o, t],
+        dense=True,
+    )
+
+
+def add_substitute_racks(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, options: ModelOptions
+) -> None:
+    """0 <= x[o,p,t] <= q(o) integer: racks of product p != p(o) shipped to order o in t,
+    for every substitute p of o (substitutes.csv) and t in W(o,p).
+
+    W(o,p) = max(r(o), available_from(p)) .. min(r(o) + d(o), periods): the order's
+    window rules with the substitute's own first period. Together with ``ship_racks``
+    (p = p(o)) these are the contract's x[o,p,t]; without substitutes.csv there are none
+    and the model is exactly the one without substitutes.
+    """
+    ship = numbers.ship
+    chosen = ship.is_substitute
+    bounds = {
+        (order, product, period): (0, int(q))
+        for order, product, period, q in zip(
+            ship.order[chosen].tolist(),
+            ship.product[chosen].tolist(),
+            ship.period[chosen].tolist(),
+            ship.upper[chosen].tolist(),
+            strict=True,
+        )
+    }
+    model.substitute_racks = pyo.Var(
+        list(bounds),
+        domain=_integer_domain(options),
+        bounds=lambda _, o, p, t: bounds[o, p, t],
         dense=True,
     )
 
@@ -155,10 +197,11 @@ def add_region_power_kw(model: pyo.ConcreteModel, numbers: ModelCoefficients) ->
 
 
 def add_stock_balance(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
-    """(1) v[p,t] - v[p,t-1] - s[p,t] + sum_{o: p(o)=p} x[o,t] = base_racks[p,t]
+    """(1) v[p,t] - v[p,t-1] - s[p,t] + sum_o x[o,p,t] = base_racks[p,t]
 
-    Enforced over every product p and period t = 1..periods; v[p,0] is the constant
-    initial_inventory[p], moved to the right-hand side of t = 1.
+    Enforced over every product p and period t = 1..periods; every rack of p shipped
+    counts, whatever product its order named; v[p,0] is the constant initial_inventory[p],
+    moved to the right-hand side of t = 1.
     """
     ship = _ship_vars(model)
     by_key: dict[tuple[str, int], list[pyo.Var]] = defaultdict(list)
@@ -202,7 +245,7 @@ def add_foundry_surplus(model: pyo.ConcreteModel, numbers: ModelCoefficients) ->
 
 
 def add_order_quantity(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
-    """(3) sum_{t in W(o)} x[o,t] <= q(o)
+    """(3) sum_{p, t} x[o,p,t] <= q(o)
 
     Enforced over orders with a non-empty ship window.
     """
@@ -216,7 +259,7 @@ def add_order_quantity(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> 
 
 
 def add_internal_fill(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
-    """(4) sum_{o of c, t} x[o,t] + u[c] >= min_fill[c] * sum_{o of c} q(o)
+    """(4) sum_{o of c, p, t} x[o,p,t] + u[c] >= min_fill[c] * sum_{o of c} q(o)
 
     Enforced over internal customers whose committed racks are > 0; u[c] is absent in
     strict mode, making the fill hard.
@@ -235,7 +278,7 @@ def add_internal_fill(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> N
 
 
 def add_third_party_deal(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
-    """(5) min_contract_racks[c] * y[c] <= sum_{o of c, t} x[o,t] <= (sum_{o of c} q(o)) * y[c]
+    """(5) min_contract_racks[c] * y[c] <= sum_{o of c,p,t} x[o,p,t] <= (sum_{o of c} q(o)) * y[c]
 
     Enforced over third-party customers, as two rows: ``[c, "min"]`` and ``[c, "max"]``
     (the ``min`` row only where min_contract_racks[c] > 0).
@@ -261,7 +304,7 @@ def add_third_party_deal(model: pyo.ConcreteModel, numbers: ModelCoefficients) -
 
 
 def add_third_party_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
-    """(6) sum_{o third_party, t} x[o,t] <= third_party_max_share * sum_{o, t} x[o,t]
+    """(6) sum_{o third_party,p,t} x[o,p,t] <= third_party_max_share * sum_{o,p,t} x[o,p,t]
 
     One row, written as (1 - share) * x_third_party - share * x_internal <= 0; skipped
     when there are no third-party ship variables.
@@ -273,8 +316,8 @@ def add_third_party_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) 
 
 
 def add_region_power_balance(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
-    """(7a) w[g,t_k] - w[g,t_(k-1)] - sum_{o: region(c(o))=g} sum_{t_(k-1) < t' <= t_k}
-    power_kw[p(o)] * x[o,t'] = 0
+    """(7a) w[g,t_k] - w[g,t_(k-1)] - sum_{o: region(c(o))=g} sum_p sum_{t_(k-1) < t' <= t_k}
+    power_kw[p] * x[o,p,t'] = 0
 
     Enforced over the keys of w; t_1 < t_2 < ... are the periods of g's rows and
     w[g,t_0] = 0 with t_0 = 0. Accumulating power period by period puts each x in one
@@ -314,8 +357,8 @@ def add_region_power_balance(model: pyo.ConcreteModel, numbers: ModelCoefficient
 def add_region_power(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
     """(7) w[g,t] <= power_kw[g,t]
 
-    With (7a) this is the contract's sum_{o: region(c(o)) = g} sum_{t' <= t} power_kw[p(o)]
-    * x[o,t'] <= power_kw[g,t]; its dual is the value of one more kW in g by t. Enforced
+    With (7a) this is the contract's sum_{o: region(c(o)) = g} sum_{p, t' <= t} power_kw[p]
+    * x[o,p,t'] <= power_kw[g,t]; its dual is the value of one more kW in g by t. Enforced
     over the keys of w.
     """
     rows: dict[Any, Row] = {
@@ -329,13 +372,15 @@ def add_region_power(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> No
 
 
 def add_objective(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
-    """maximize  sum_{o,t} (pi(o) + m(o) - k(o) * (t - r(o))) * x[o,t]
+    """maximize  sum_{o,p,t} (pi(o,p) + m(o,p) - k(o) * (t - r(o))) * x[o,p,t]
     - sum_{p,t} surplus_cost[p,t] * s[p,t] - sum_{p,t} holding_cost[p] * v[p,t]
     - sum_{c third_party} onboarding_cost[c] * y[c]
     - internal_shortfall_penalty * sum_{c internal} u[c]
     """
+    ship = numbers.ship
     families = (
-        (model.ship_racks, numbers.ship.cost),
+        (model.ship_racks, ship.cost[~ship.is_substitute]),
+        (model.substitute_racks, ship.cost[ship.is_substitute]),
         (model.surplus_racks, numbers.surplus["cost"]),
         (model.stock_racks, numbers.stock["cost"]),
         (model.is_deal_accepted, numbers.deal["cost"]),

@@ -38,7 +38,9 @@ class ModelOptions:
 
 @dataclass(frozen=True)
 class ShipColumns:
-    """x[o,t] for every order o and t in its window W(o), in orders.csv order then t."""
+    """x[o,p,t] for every order o, product p it may ship (`Instance.ship_options`) and t
+    in the window W(o,p): first every order's own product (orders.csv order, then t: the
+    ``ship_racks[o,t]`` variables), then the substitutes (``substitute_racks[o,p,t]``)."""
 
     order: np.ndarray
     """Order id of each column."""
@@ -46,6 +48,10 @@ class ShipColumns:
     """Ship period t of each column."""
     order_row: np.ndarray
     """Row of the order in ``instance.orders``."""
+    option_row: np.ndarray
+    """Row of (order, product) in ``instance.ship_options``."""
+    is_substitute: np.ndarray
+    """Whether the column ships a substitute (another product than the order's own)."""
     upper: np.ndarray
     """q(o): the order's racks (implied by order_quantity, stated as a bound)."""
     cost: np.ndarray
@@ -58,8 +64,19 @@ class ShipColumns:
     """power_kw[p(o)] of each column (region power)."""
 
     @property
-    def keys(self) -> list[tuple[str, int]]:
-        return list(zip(self.order.tolist(), self.period.tolist(), strict=True))
+    def keys(self) -> list[tuple[Any, ...]]:
+        """Each column's variable index: (o, t) of ``ship_racks``, (o, p, t) of
+        ``substitute_racks``."""
+        return [
+            (order, product, period) if substitute else (order, period)
+            for order, product, period, substitute in zip(
+                self.order.tolist(),
+                self.product.tolist(),
+                self.period.tolist(),
+                self.is_substitute.tolist(),
+                strict=True,
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -129,22 +146,27 @@ def model_coefficients(instance: Instance, options: ModelOptions) -> ModelCoeffi
 
 
 def ship_columns(instance: Instance) -> ShipColumns:
-    """x[o,t] for t in W(o) = first_ship(o)..last_ship(o); empty windows have none."""
-    orders = instance.orders
-    first = orders["first_ship"].to_numpy(dtype=np.int64)
-    last = orders["last_ship"].to_numpy(dtype=np.int64)
+    """x[o,p,t] for t in W(o,p) = first_ship..last_ship of each ship option; empty windows
+    have none."""
+    options = instance.ship_options
+    first = options["first_ship"].to_numpy(dtype=np.int64)
+    last = options["last_ship"].to_numpy(dtype=np.int64)
     length = np.maximum(last - first + 1, 0)
-    order_row = np.repeat(np.arange(len(orders)), length)
-    offset = np.arange(len(order_row)) - np.repeat(np.cumsum(length) - length, length)
-    period = first[order_row] + offset
+    option_row = np.repeat(np.arange(len(options)), length)
+    offset = np.arange(len(option_row)) - np.repeat(np.cumsum(length) - length, length)
+    period = first[option_row] + offset
+    order_row = options["order_row"].to_numpy(dtype=np.int64)[option_row]
+    orders = instance.orders
     products = instance.products.set_index("product")
-    product = orders["product"].to_numpy(dtype=object)[order_row]
+    product = options["product"].to_numpy(dtype=object)[option_row]
     return ShipColumns(
         order=orders["order"].to_numpy(dtype=object)[order_row],
         period=period,
         order_row=order_row,
+        option_row=option_row,
+        is_substitute=options["is_substitute"].to_numpy(dtype=bool)[option_row],
         upper=orders["racks"].to_numpy(dtype=np.int64)[order_row],
-        cost=instance.rack_value(order_row, period),
+        cost=instance.rack_value(option_row, period),
         product=product,
         customer=orders["customer"].to_numpy(dtype=object)[order_row],
         is_third_party=(orders["segment"].to_numpy(dtype=object) == "third_party")[order_row],
@@ -273,7 +295,7 @@ def structure(numbers: ModelCoefficients) -> tuple[Any, ...]:
     deal = numbers.deal
     return (
         ship.order.tolist(),
-        ship.period.tobytes(),
+        ship.period.tobytes() + ship.is_substitute.tobytes(),
         ship.power_kw.tobytes(),
         ship.region.tolist(),
         ship.product.tolist(),

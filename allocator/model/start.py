@@ -27,13 +27,26 @@ StartValues = dict[str, dict[Any, float]]
 def start_values(instance: Instance, plan: Plan) -> StartValues:
     """The value of every variable family in ``plan`` (see the module docstring)."""
     allocation, surplus = plan.allocation, plan.surplus
+    ordered = allocation.get("ordered_product", allocation["product"])
+    own = allocation[allocation["product"] == ordered]
+    substituted = allocation[allocation["product"] != ordered]
+    ship = {
+        (order, int(period)): float(racks)
+        for order, period, racks in zip(own["order"], own["ship_period"], own["racks"], strict=True)
+    }
+    substitute = {
+        (order, product, int(period)): float(racks)
+        for order, product, period, racks in zip(
+            substituted["order"],
+            substituted["product"],
+            substituted["ship_period"],
+            substituted["racks"],
+            strict=True,
+        )
+    }
     values: StartValues = {
-        "ship_racks": {
-            (order, int(period)): float(racks)
-            for order, period, racks in zip(
-                allocation["order"], allocation["ship_period"], allocation["racks"], strict=True
-            )
-        },
+        "ship_racks": ship,
+        "substitute_racks": substitute,
         "surplus_racks": {
             (product, int(period)): float(racks)
             for product, period, racks in zip(
@@ -79,7 +92,7 @@ def set_plan_start(model: pyo.ConcreteModel, instance: Instance, plan: Plan) -> 
     values = start_values(instance, plan)
     missing = [
         key
-        for name in ("ship_racks", "surplus_racks")
+        for name in ("ship_racks", "substitute_racks", "surplus_racks")
         for key in values[name]
         if key not in model.component(name)
     ]

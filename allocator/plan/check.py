@@ -9,6 +9,7 @@ passes here is feasible whatever the model or HiGHS did.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from allocator.data.instance import Instance
@@ -50,9 +51,23 @@ def check_plan(
         ):
             fractional = (values - values.round()).abs() > tolerance
             flag(fractional, f"fractional {name}", labels.reset_index(drop=True))
-    window_first = allocation["order"].map(orders["first_ship"])
-    window_last = allocation["order"].map(orders["last_ship"])
-    outside = (allocation["ship_period"] < window_first) | (allocation["ship_period"] > window_last)
+    option = instance.option_rows(allocation["order"], allocation["product"])
+    not_allowed = pd.Series(option < 0, index=allocation.index)
+    flag(
+        not_allowed,
+        "ships a product the order may not take",
+        allocation["order"] + ":" + allocation["product"],
+    )
+    options = instance.ship_options
+    window_first = pd.Series(
+        np.where(option >= 0, options["first_ship"].to_numpy()[option], 0), index=allocation.index
+    )
+    window_last = pd.Series(
+        np.where(option >= 0, options["last_ship"].to_numpy()[option], -1), index=allocation.index
+    )
+    outside = ~not_allowed & (
+        (allocation["ship_period"] < window_first) | (allocation["ship_period"] > window_last)
+    )
     flag(
         outside,
         "ships outside its window W(o)",

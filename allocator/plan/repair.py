@@ -32,7 +32,7 @@ def round_plan(instance: Instance, plan: Plan) -> Plan:
     racks of least value cut first wherever rounding broke a constraint (stock, deals
     below their minimum, the share cap). Strict internal fill may still fail:
     `check_plan` tells."""
-    ship = plan.allocation[["order", "ship_period", "racks"]].copy()
+    ship = plan.allocation[["order", "product", "ship_period", "racks"]].copy()
     ship["racks"] = np.floor(ship["racks"].astype(float) + 1e-6).astype("int64")
     surplus = plan.surplus[["product", "period", "racks"]].copy()
     surplus["racks"] = np.floor(surplus["racks"].astype(float) + 1e-6).astype("int64")
@@ -79,7 +79,9 @@ def repair_plan(
     rows = _cut_below_min_contract(instance, rows, removed)
     shipping = rows[rows["segment"] == "third_party"].groupby("customer")["racks"].sum()
     accepted = (shipping > 0).astype(float)
-    plan = make_plan(instance, rows[["order", "ship_period", "racks"]], surplus, accepted)
+    plan = make_plan(
+        instance, rows[["order", "product", "ship_period", "racks"]], surplus, accepted
+    )
     return plan, {key: value for key, value in removed.items() if value}
 
 
@@ -94,21 +96,26 @@ def _ship_rows(
     orders = instance.orders.set_index("order")
     rows = ship[["order", "ship_period", "racks"]].copy()
     rows["racks"] = rows["racks"].astype("int64")
-    known = rows["order"].isin(orders.index)
-    first = rows["order"].map(orders["first_ship"])
-    last = rows["order"].map(orders["last_ship"])
-    inside = known & (rows["ship_period"] >= first) & (rows["ship_period"] <= last)
+    product = ship["product"] if "product" in ship.columns else ship["order"].map(orders["product"])
+    rows["product"] = product.to_numpy()
+    option = instance.option_rows(rows["order"], rows["product"])
+    known = option >= 0
+    options = instance.ship_options
+    first = np.where(known, options["first_ship"].to_numpy()[option], 0)
+    last = np.where(known, options["last_ship"].to_numpy()[option], -1)
+    period = rows["ship_period"].to_numpy()
+    inside = pd.Series(known & (period >= first) & (period <= last), index=rows.index)
     _count(removed, "ship_window", rows.loc[~inside, "racks"].sum())
-    rows = rows[inside].sort_values(["order", "ship_period"], kind="stable")
+    rows = rows[inside].sort_values(["order", "ship_period", "product"], kind="stable")
     earlier = rows.groupby("order")["racks"].cumsum() - rows["racks"]
     room = (rows["order"].map(orders["racks"]) - earlier).clip(lower=0)
     kept = np.minimum(rows["racks"], room)
     _count(removed, "order_quantity", (rows["racks"] - kept).sum())
     rows["racks"] = kept.astype("int64")
-    for column in ("customer", "segment", "product", "region"):
+    for column in ("customer", "segment", "region"):
         rows[column] = rows["order"].map(orders[column])
     rows["unit_value"] = instance.rack_value(
-        instance.order_rows(rows["order"]), rows["ship_period"].to_numpy()
+        instance.option_rows(rows["order"], rows["product"]), rows["ship_period"].to_numpy()
     )
     rows = rows[rows["racks"] > 0]
     if cut_first == "latest":

@@ -15,15 +15,27 @@ import pandas as pd
 from allocator.data.instance import Instance
 
 ALLOCATION_COLUMNS = ["order", "customer", "segment", "product", "period", "ship_period", "racks"]
+SUBSTITUTE_COLUMN = "ordered_product"
+"""With substitutes.csv, allocation.csv's ``product`` is the product shipped and this
+column the order's own."""
 SURPLUS_COLUMNS = ["product", "period", "racks"]
+
+
+def allocation_columns(instance: Instance) -> list[str]:
+    """allocation.csv's columns: `ALLOCATION_COLUMNS`, and ``ordered_product`` when the
+    instance has substitutes (without them the file is exactly as before)."""
+    return (
+        [*ALLOCATION_COLUMNS, SUBSTITUTE_COLUMN] if instance.has_substitutes else ALLOCATION_COLUMNS
+    )
 
 
 @dataclass(frozen=True)
 class Plan:
     """What the optimizer decides.
 
-    ``allocation``: ALLOCATION_COLUMNS, rows with racks > 0 (``period`` is the
-    requested period, ``ship_period`` when it ships). ``surplus``: SURPLUS_COLUMNS,
+    ``allocation``: `allocation_columns`, rows with racks > 0 (``period`` is the
+    requested period, ``ship_period`` when it ships, ``product`` the product shipped).
+    ``surplus``: SURPLUS_COLUMNS,
     rows with racks > 0. ``deal_accepted``: y[c] per third-party customer (0/1 for a
     MIP plan, in [0, 1] for the LP relaxation).
     """
@@ -36,14 +48,21 @@ class Plan:
 def make_plan(
     instance: Instance, ship: pd.DataFrame, surplus: pd.DataFrame, deal_accepted: pd.Series
 ) -> Plan:
-    """Complete ``ship`` (order, ship_period, racks) and ``surplus`` (product, period,
-    racks) into a `Plan`, dropping rows with no racks."""
+    """Complete ``ship`` (order, ship_period, racks, and the ``product`` shipped where it
+    is not the order's own) and ``surplus`` (product, period, racks) into a `Plan`,
+    dropping rows with no racks."""
     orders = instance.orders.set_index("order")
     ship = ship.loc[ship["racks"] > 0].copy()
-    for column in ("customer", "segment", "product", "period"):
+    ordered = ship["order"].map(orders["product"])
+    if "product" not in ship.columns:
+        ship["product"] = ordered
+    ship[SUBSTITUTE_COLUMN] = ordered
+    for column in ("customer", "segment", "period"):
         ship[column] = ship["order"].map(orders[column])
     allocation = (
-        ship[ALLOCATION_COLUMNS].sort_values(["order", "ship_period"]).reset_index(drop=True)
+        ship[allocation_columns(instance)]
+        .sort_values(["order", "ship_period", "product"])
+        .reset_index(drop=True)
     )
     surplus = (
         surplus.loc[surplus["racks"] > 0, SURPLUS_COLUMNS]
@@ -142,6 +161,11 @@ def customer_table(instance: Instance, plan: Plan) -> pd.DataFrame:
     table["shortfall_racks"] = shortfall_racks(instance, plan).to_numpy()
     accepted = plan.deal_accepted.reindex(customers.index)
     table["deal_accepted"] = accepted.to_numpy()
+    if instance.has_substitutes:  # racks that came as another product than ordered
+        allocation = plan.allocation
+        substituted = allocation[allocation["product"] != allocation[SUBSTITUTE_COLUMN]]
+        by_customer = substituted.groupby("customer")["racks"].sum()
+        table["substitute_racks"] = by_customer.reindex(customers.index, fill_value=0).to_numpy()
     return table
 
 
@@ -153,6 +177,11 @@ def objective_terms(instance: Instance, plan: Plan) -> dict[str, float]:
     racks = allocation["racks"].astype(float)
     terms: dict[str, float] = {}
     price = allocation["order"].map(orders["price_per_rack"])
+    if SUBSTITUTE_COLUMN in allocation.columns:  # a substitute's rack at its own price
+        substituted = (allocation["product"] != allocation[SUBSTITUTE_COLUMN]).to_numpy()
+        prices = instance.substitutes.set_index(["order", "product"])["price_per_rack"]
+        keys = pd.MultiIndex.from_arrays([allocation["order"], allocation["product"]])
+        price = price.where(~substituted, prices.reindex(keys).to_numpy())
     for segment in ("internal", "third_party"):
         in_segment = allocation["segment"] == segment
         terms[f"rack_revenue_{segment}"] = float((price * racks)[in_segment].sum())

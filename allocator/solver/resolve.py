@@ -114,8 +114,10 @@ class CompiledBase:
 
     def _index(self, names: Names) -> None:
         numbers = self.numbers
+        # x[o,p,t]: ship_racks[o,t] for the orders' own products, substitute_racks[o,p,t]
+        ship_column_of = {**names.columns_of("ship_racks"), **names.columns_of("substitute_racks")}
         self.columns = {
-            "ship_racks": _positions(names.columns_of("ship_racks"), numbers.ship.keys),
+            "ship_racks": _positions(ship_column_of, numbers.ship.keys),
             "surplus_racks": _positions(names.columns_of("surplus_racks"), numbers.surplus.keys),
             "stock_racks": _positions(names.columns_of("stock_racks"), numbers.stock.keys),
             "is_deal_accepted": _positions(names.columns_of("is_deal_accepted"), numbers.deal.keys),

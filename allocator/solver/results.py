@@ -47,11 +47,18 @@ def extract_plan(
         values = np.where(compiled.is_integer, np.round(values), values)
     by_component = _values_by_component(compiled, values)
     dtype = "int64" if integral else "float64"
-    ship_items = by_component.get("ship_racks", {})
-    ship = pd.DataFrame(
-        [(order, period, racks) for (order, period), racks in ship_items.items()],
-        columns=["order", "ship_period", "racks"],
-    ).astype({"ship_period": "int64", "racks": dtype})
+    product_of = dict(zip(instance.orders["order"], instance.orders["product"], strict=True))
+    rows = [
+        (order, product_of[order], period, racks)
+        for (order, period), racks in by_component.get("ship_racks", {}).items()
+    ]
+    rows += [
+        (order, product, period, racks)
+        for (order, product, period), racks in by_component.get("substitute_racks", {}).items()
+    ]
+    ship = pd.DataFrame(rows, columns=["order", "product", "ship_period", "racks"]).astype(
+        {"ship_period": "int64", "racks": dtype}
+    )
     surplus_items = by_component.get("surplus_racks", {})
     surplus = pd.DataFrame(
         [(product, period, racks) for (product, period), racks in surplus_items.items()],

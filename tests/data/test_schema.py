@@ -26,4 +26,5 @@ def test_every_table_of_the_contract_is_in_the_schema() -> None:
         "services",
         "attach",
         "regions",
+        "substitutes",
     ]

@@ -2,8 +2,9 @@
 
 Nothing here imports allocator: a `Tiny` instance is plain Python rows (the same rows
 `write` puts into the CSV files), and `score` / `enumerate_optimum` implement SPEC.md's
-model directly from those rows. A plan is three dicts: ``x[(order, period)]`` racks
-shipped, ``s[(product, period)]`` surplus racks, ``y[customer]`` deal accepted (0/1).
+model directly from those rows. A plan is three dicts: ``x[(order, product, period)]``
+racks shipped (the order's own product or one of its substitutes), ``s[(product,
+period)]`` surplus racks, ``y[customer]`` deal accepted (0/1).
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ COLUMNS = {
     "services": ["service", "product", "margin_per_rack"],
     "attach": ["customer", "service", "attach_rate"],
     "regions": ["region", "period", "power_kw"],
+    "substitutes": ["order", "product", "price_per_rack"],
 }
+OPTIONAL_TABLES = ("regions", "substitutes")
 
 
 @dataclass
@@ -510,7 +513,28 @@ def _region_power(rng: random.Random) -> Tiny:
     return tiny
 
 
+def _substitutes(rng: random.Random) -> Tiny:
+    """A free draw with two products where some orders may also take the other one, at a
+    whole price of their own: the enumerator then chooses among products too."""
+    while True:
+        tiny = _draw(rng)
+        products = [row["product"] for row in tiny.rows("products")]
+        if len(products) == 2:
+            break
+    tiny.tables["substitutes"] = [
+        {
+            "order": row["order"],
+            "product": next(p for p in products if p != row["product"]),
+            "price_per_rack": rng.randint(0, 12) * 100,
+        }
+        for row in tiny.rows("orders")
+        if rng.random() < 0.7
+    ]
+    return tiny
+
+
 BUILDERS: dict[str, Callable[[random.Random], Tiny]] = {
+    "substitutes": _substitutes,
     "stock_balance": _stock_balance,
     "foundry_surplus": _foundry_surplus,
     "order_quantity": _order_quantity,
@@ -535,6 +559,8 @@ def write(tiny: Tiny, folder: Path) -> Path:
     for name, columns in COLUMNS.items():
         if name == "regions" and not tiny.write_regions:
             continue
+        if name == "substitutes" and not tiny.rows(name):
+            continue  # optional: an instance without substitutes has no file
         lines = [",".join(columns)]
         lines += [",".join(str(row[column]) for column in columns) for row in tiny.rows(name)]
         (folder / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -546,7 +572,7 @@ def write(tiny: Tiny, folder: Path) -> Path:
 
 @dataclass(frozen=True)
 class Plan:
-    x: dict[tuple[str, int], int]
+    x: dict[tuple[str, str, int], int]
     s: dict[tuple[str, int], int]
     y: dict[str, int]
 
@@ -575,27 +601,35 @@ class Model:
         self.ordered: dict[str, int] = defaultdict(int)
         for row in self.orders.values():
             self.ordered[row["customer"]] += row["racks"]
-        # W(o) = max(r, available_from(p)) .. min(r + d, periods)
+        # P(o): the order's own product at its price, then its substitutes at theirs
+        self.options: dict[str, list[tuple[str, float]]] = {
+            o: [(row["product"], row["price_per_rack"])] for o, row in self.orders.items()
+        }
+        for row in tiny.rows("substitutes"):
+            self.options[row["order"]].append((row["product"], row["price_per_rack"]))
+        # W(o, p) = max(r, available_from(p)) .. min(r + d, periods)
         self.window = {
-            o: range(
-                max(row["period"], self.products[row["product"]]["available_from"]),
+            (o, p): range(
+                max(row["period"], self.products[p]["available_from"]),
                 min(row["period"] + row["max_delay"], tiny.periods) + 1,
             )
             for o, row in self.orders.items()
+            for p, _price in self.options[o]
         }
-        # m(o) = sum_s attach(c(o), s) * margin(s, p(o))
+        # m(o, p) = sum_s attach(c(o), s) * margin(s, p)
         margin = {
             (row["service"], row["product"]): row["margin_per_rack"]
             for row in tiny.rows("services")
         }
         self.unit_value = {
-            o: row["price_per_rack"]
+            (o, p): price
             + sum(
-                attach["attach_rate"] * margin.get((attach["service"], row["product"]), 0.0)
+                attach["attach_rate"] * margin.get((attach["service"], p), 0.0)
                 for attach in tiny.rows("attach")
                 if attach["customer"] == row["customer"]
             )
             for o, row in self.orders.items()
+            for p, price in self.options[o]
         }
         # where s may be > 0: t >= available_from(p) and surplus_max_racks > 0
         self.surplus_max = {
@@ -609,7 +643,10 @@ class Model:
         """The objective of ``plan``, or None when it breaks a bound or a constraint."""
         if any(v < 0 or v != int(v) for v in (*plan.x.values(), *plan.s.values())):
             return None
-        if any(racks and t not in self.window[o] for (o, t), racks in plan.x.items()):
+        if any(
+            racks and ((o, p) not in self.window or t not in self.window[o, p])
+            for (o, p, t), racks in plan.x.items()
+        ):
             return None
         if set(plan.y) - set(self.third_party) or any(
             plan.y.get(c, 0) not in (0, 1) for c in self.third_party
@@ -626,7 +663,7 @@ class Model:
         return value + surplus + deal
 
     def ship_part(
-        self, x: dict[tuple[str, int], int]
+        self, x: dict[tuple[str, str, int], int]
     ) -> tuple[float, dict[tuple[str, int], int], dict[str, int]] | None:
         """Ship value, (3), (4) with its penalty, (6), (7); also racks shipped per
         (product, period) and per customer. None when a constraint is broken."""
@@ -634,10 +671,10 @@ class Model:
         by_product: dict[tuple[str, int], int] = defaultdict(int)
         by_order: dict[str, int] = defaultdict(int)
         by_customer: dict[str, int] = defaultdict(int)
-        for (o, t), racks in x.items():
+        for (o, p, t), racks in x.items():
             row = self.orders[o]
-            value += (self.unit_value[o] - row["delay_penalty"] * (t - row["period"])) * racks
-            by_product[row["product"], t] += racks
+            value += (self.unit_value[o, p] - row["delay_penalty"] * (t - row["period"])) * racks
+            by_product[p, t] += racks
             by_order[o] += racks
             by_customer[row["customer"]] += racks
         # (3) order quantity
@@ -657,8 +694,8 @@ class Model:
         # (7) region power, cumulative up to the row's period
         for row in self.tiny.rows("regions"):
             used = sum(
-                self.products[self.orders[o]["product"]]["power_kw"] * racks
-                for (o, t), racks in x.items()
+                self.products[p]["power_kw"] * racks
+                for (o, p, t), racks in x.items()
                 if t <= row["period"]
                 and self.customers[self.orders[o]["customer"]]["region"] == row["region"]
             )
@@ -702,16 +739,17 @@ class Model:
 
     # --- the plan space ----------------------------------------------------------------
 
-    def x_choices(self) -> list[list[dict[tuple[str, int], int]]]:
-        """Per order, every way to ship 0..q(o) racks over W(o)."""
+    def x_choices(self) -> list[list[dict[tuple[str, str, int], int]]]:
+        """Per order, every way to ship 0..q(o) racks over its products P(o) and their
+        windows W(o, p)."""
         choices = []
         for o, row in self.orders.items():
-            periods = list(self.window[o])
+            slots = [(p, t) for p, _price in self.options[o] for t in self.window[o, p]]
             most = row["racks"] + self.order_slack
             choices.append(
                 [
-                    {(o, t): racks for t, racks in zip(periods, split, strict=True)}
-                    for split in itertools.product(range(most + 1), repeat=len(periods))
+                    {(o, p, t): racks for (p, t), racks in zip(slots, split, strict=True)}
+                    for split in itertools.product(range(most + 1), repeat=len(slots))
                     if sum(split) <= most
                 ]
             )
@@ -750,7 +788,9 @@ def unshippable_commitments(tiny: Tiny) -> list[str]:
         for c, row in model.customers.items()
         if row["segment"] == "internal"
     }
-    shippable = {row["customer"] for o, row in model.orders.items() if model.window[o]}
+    shippable = {
+        model.orders[o]["customer"] for (o, _p), window in model.window.items() if window
+    }
     return sorted(c for c, racks in committed.items() if racks > 0 and c not in shippable)
 
 
@@ -832,9 +872,9 @@ def tight_families(tiny: Tiny, plan: Plan) -> set[str]:
     shipped_product: dict[tuple[str, int], int] = defaultdict(int)
     shipped_order: dict[str, int] = defaultdict(int)
     shipped_customer: dict[str, int] = defaultdict(int)
-    for (o, t), racks in plan.x.items():
+    for (o, p, t), racks in plan.x.items():
         row = model.orders[o]
-        shipped_product[row["product"], t] += racks
+        shipped_product[p, t] += racks
         shipped_order[o] += racks
         shipped_customer[row["customer"]] += racks
     for p, row in model.products.items():
@@ -872,8 +912,8 @@ def power_used(tiny: Tiny, plan: Plan, region: str, period: int, *, before: bool
     """kW delivered to ``region`` in periods <= ``period`` (< with ``before``)."""
     model = Model(tiny)
     return sum(
-        model.products[model.orders[o]["product"]]["power_kw"] * racks
-        for (o, t), racks in plan.x.items()
+        model.products[p]["power_kw"] * racks
+        for (o, p, t), racks in plan.x.items()
         if (t < period if before else t <= period)
         and model.customers[model.orders[o]["customer"]]["region"] == region
     )

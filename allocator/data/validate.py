@@ -198,7 +198,9 @@ def forbidden_character(text: str) -> str | None:
 
 
 def check_table(raw: RawTable, periods: int | None, problems: list[Problem]) -> pd.DataFrame | None:
-    """Columns present and every cell parsed to its kind and range; typed frame or None."""
+    """Columns present and every cell parsed to its kind and range: the typed frame (a
+    bad cell is missing, NA, so that the key and reference checks still run on the rest
+    and report every problem at once), or None when a column is missing."""
     if raw.frame is None:
         return None
     table = TABLES[raw.name]
@@ -207,32 +209,32 @@ def check_table(raw: RawTable, periods: int | None, problems: list[Problem]) -> 
         problems.append(Problem(raw.source, 1, name, "column is missing"))
     if missing:
         return None
-    before = len(problems)
     typed = pd.DataFrame(index=raw.frame.index)
     for column in table.columns:
-        typed[column.name] = check_column(raw, column, periods, problems)
-    return typed if len(problems) == before else None
+        values, bad = check_column(raw, column, periods, problems)
+        typed[column.name] = values.where(~bad) if bad.any() else values
+    return typed
 
 
 def check_column(
     raw: RawTable, column: Column, periods: int | None, problems: list[Problem]
-) -> pd.Series:
-    """Parse one column; add a problem for each bad cell (first `MAX_ROWS_PER_PROBLEM`)."""
+) -> tuple[pd.Series, pd.Series]:
+    """Parse one column; add a problem for each bad cell (first `MAX_ROWS_PER_PROBLEM`).
+    The parsed values and which cells are bad."""
     assert raw.frame is not None
     text = raw.frame[column.name]
     empty = text == ""
     _report(raw, column.name, empty, "missing value", problems)
     if column.kind in ("id", "ref"):
         bad_values = {value for value in text.unique() if forbidden_character(value)}
-        if bad_values:
-            for value in sorted(bad_values):
-                rows = text == value
-                _report(raw, column.name, rows, str(forbidden_character(value)), problems, text)
-        return text
+        for value in sorted(bad_values):
+            rows = text == value
+            _report(raw, column.name, rows, str(forbidden_character(value)), problems, text)
+        return text, empty | text.isin(bad_values)
     if column.kind == "segment":
         bad = ~empty & ~text.isin(SEGMENTS)
         _report(raw, column.name, bad, f"must be one of {', '.join(SEGMENTS)}", problems, text)
-        return text
+        return text, empty | bad
     number = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
     not_number = ~empty & number.isna()
     _report(raw, column.name, not_number, "not a number", problems, text)
@@ -251,12 +253,13 @@ def check_column(
         | (number > high if high is not None else False)
     )
     _report(raw, column.name, out_of_range, f"must be in {bounds_text(low, high)}", problems, text)
+    valid = finite & ~out_of_range
     if column.kind == "int":
         # cast only what was checked: a whole number in range (the schema's maxima keep
-        # every count far inside int64); anything else is reported and becomes 0
-        valid = finite & ~out_of_range & (number == np.floor(number))
-        return number.where(valid, 0.0).astype("int64")
-    return number
+        # every count far inside int64); anything else is reported (and then masked)
+        valid &= number == np.floor(number)
+        return number.where(valid, 0.0).astype("int64"), ~valid
+    return number, ~valid
 
 
 def _report(
@@ -305,6 +308,7 @@ def check_keys(
         if frame is None:
             continue
         key = list(TABLES[name].key)
+        frame = frame.dropna(subset=key)  # a bad key cell is reported already
         duplicated = frame.duplicated(key, keep="first")
         if not duplicated.any():
             continue
@@ -340,7 +344,8 @@ def check_references(
             target = typed.get(target_table)
             if target is None:
                 continue
-            unknown = ~frame[column.name].isin(set(target[target_column]))
+            given = frame[column.name]
+            unknown = given.notna() & ~given.isin(set(target[target_column].dropna()))
             for index in frame.index[unknown.to_numpy()]:
                 problems.append(
                     Problem(
@@ -365,7 +370,8 @@ def check_segment_columns(
         ("min_contract_racks", "internal"),
     )
     for column, segment in rules:
-        bad = (customers["segment"] == segment) & (customers[column] != 0)
+        value = customers[column]
+        bad = (customers["segment"] == segment) & value.notna() & (value != 0)
         for index in customers.index[bad.to_numpy()]:
             problems.append(
                 Problem(
@@ -384,7 +390,8 @@ def check_substitutes(
     substitutes, orders = typed.get("substitutes"), typed.get("orders")
     if raw is None or substitutes is None or orders is None:
         return
-    own = substitutes["order"].map(orders.drop_duplicates("order").set_index("order")["product"])
+    known = orders.dropna(subset=["order"]).drop_duplicates("order")
+    own = substitutes["order"].map(known.set_index("order")["product"])
     for index in substitutes.index[(substitutes["product"] == own).to_numpy()]:
         problems.append(
             Problem(

@@ -42,9 +42,11 @@ from tests.bruteforce import (
 
 RANDOM_SEEDS = range(120)
 MODE_SEEDS = range(12)
+SUBSTITUTE_SEEDS = range(40)
 RELAXED_CASES: list[tuple[str | None, int]] = [
     *((None, seed) for seed in RANDOM_SEEDS),
     *((mode, seed) for mode in FAMILIES for seed in MODE_SEEDS),
+    *(("substitutes", seed) for seed in SUBSTITUTE_SEEDS),
 ]
 STRICT_SEEDS = range(10_000, 10_040)
 OPTIONS = SolverOptions(mip_gap=0.0)
@@ -76,11 +78,15 @@ def _plan_of(result: SolveResult) -> Plan:
     """allocator's plan as the enumerator's x, s, y."""
     assert result.plan is not None
     allocation, surplus = result.plan.allocation, result.plan.surplus
-    x: dict[tuple[str, int], int] = {}
-    for order, t, racks in zip(
-        allocation["order"], allocation["ship_period"], allocation["racks"], strict=True
+    x: dict[tuple[str, str, int], int] = {}
+    for order, product, t, racks in zip(
+        allocation["order"],
+        allocation["product"],
+        allocation["ship_period"],
+        allocation["racks"],
+        strict=True,
     ):
-        key = (str(order), int(t))
+        key = (str(order), str(product), int(t))
         x[key] = x.get(key, 0) + _integral(racks)
     s: dict[tuple[str, int], int] = {}
     for product, t, racks in zip(
@@ -156,8 +162,9 @@ def test_generated_data_is_exact() -> None:
         quarter = Fraction(1, 4)
         assert Fraction(tiny.share) % quarter == 0, case
         assert Fraction(tiny.penalty) % 4 == 0, case
+        for key, value in model.unit_value.items():
+            assert Fraction(value) % Fraction(1, 2) == 0, (case, key)
         for o, row in model.orders.items():
-            assert Fraction(model.unit_value[o]) % Fraction(1, 2) == 0, (case, o)
             assert Fraction(row["delay_penalty"]).denominator == 1, (case, o)
         for row in tiny.rows("customers"):
             assert Fraction(row["min_fill"]) % quarter == 0, case
@@ -189,7 +196,7 @@ def test_generator_covers_the_cases() -> None:
     late = [
         any(
             racks and t > order["period"]
-            for (o, t), racks in plan.x.items()
+            for (o, _p, t), racks in plan.x.items()
             for order in tiny.rows("orders")
             if order["order"] == o
         )
@@ -199,6 +206,18 @@ def test_generator_covers_the_cases() -> None:
     assert any(not t.write_regions for t in relaxed)
     assert any(t.rows("services") and t.rows("attach") for t in relaxed)
     assert any(space_size(t) > 1000 for t in relaxed)
+    # with substitutes the optima ship a substitute somewhere, and wait for one elsewhere
+    substituted = [
+        any(
+            racks and p != order["product"]
+            for (o, p, _t), racks in plan.x.items()
+            for order in tiny.rows("orders")
+            if order["order"] == o
+        )
+        for tiny, plan in zip(relaxed, plans, strict=True)
+        if tiny.rows("substitutes")
+    ]
+    assert sum(substituted) >= 5
     strict_infeasible = [
         seed for seed in STRICT_SEEDS if enumerate_optimum(random_tiny(seed), strict=True) is None
     ]
@@ -227,7 +246,7 @@ def test_every_family_binds() -> None:
         model = Model(tiny)
         third_party_racks = sum(
             racks
-            for (o, _t), racks in plan.x.items()
+            for (o, _p, _t), racks in plan.x.items()
             if model.orders[o]["customer"] in model.third_party
             and model.customers[model.orders[o]["customer"]]["region"] in regions
         )

@@ -132,6 +132,15 @@ def generate(
         int, typer.Option(help="Random seed: the same seed gives the same files.", min=0)
     ] = 0,
     name: Annotated[str | None, typer.Option(help="Instance name.")] = None,
+    substitutes: Annotated[
+        float,
+        typer.Option(
+            help="Share of orders (0..1) that may also take the other generation, with longer "
+            "windows so that waiting for Trainium4 is a real choice (substitutes.csv).",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = 0.0,
 ) -> None:
     """Write a plausible synthetic instance of any size (a new folder, or one generated
     before: never a folder of other files)."""
@@ -141,7 +150,13 @@ def generate(
 
     try:
         generate_instance(
-            out, regions=regions, buyers=buyers, periods=periods, seed=seed, name=name
+            out,
+            regions=regions,
+            buyers=buyers,
+            periods=periods,
+            seed=seed,
+            name=name,
+            substitute_share=substitutes,
         )
     except OutputError as error:
         raise fail(f"{error}; nothing written", ExitCode.INVALID) from None

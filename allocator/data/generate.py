@@ -142,6 +142,7 @@ def generate_instance(
     name: str | None = None,
     start: str = "2027-01",
     next_gen_from: int | None = None,
+    substitute_share: float = 0.0,
 ) -> Path:
     """Write a synthetic instance into ``out_dir`` and return ``out_dir``.
 
@@ -150,6 +151,10 @@ def generate_instance(
     (default: see ``next_gen_start``). The folder is written whole (`publish_folder`):
     it may be new, empty, or an instance allocator generated before; never a folder of
     other files. Same arguments, same bytes.
+
+    ``substitute_share`` (0..1) of the orders may also be served with the other
+    generation (`_substitutes`); 0 writes no substitutes.csv and draws nothing more, so
+    the other files are the same with or without it.
     """
     gen = next_gen_start(periods, next_gen_from)
     _check_arguments(regions, buyers, periods, start, gen)
@@ -309,6 +314,8 @@ def generate_instance(
             region_power[g] *= factor[g]
         region_power = np.round(region_power, 0)
 
+    substitutes = _substitutes(seed, substitute_share, prod, price, max_delay, periods)
+
     # ---- write -----------------------------------------------------------------------
     def fill(folder: Path) -> None:
         product_names = [p.name for p in PRODUCTS]
@@ -399,5 +406,49 @@ def generate_instance(
                 "power_kw": _fmt(region_power.ravel(), "%.1f"),
             },
         )
+        if len(substitutes["order_index"]):
+            _write_csv(
+                folder / "substitutes.csv",
+                {
+                    "order": [f"o{i + 1:0{order_width}d}" for i in substitutes["order_index"]],
+                    "product": np.array(product_names, dtype=object)[
+                        substitutes["product_index"]
+                    ].tolist(),
+                    "price_per_rack": _fmt(substitutes["price"], "%.2f"),
+                },
+            )
 
     return publish_folder(out_dir, fill, what="generate OUT")
+
+
+def _substitutes(
+    seed: int,
+    share: float,
+    product: IntArray,
+    price: FloatArray,
+    max_delay: IntArray,
+    periods: int,
+) -> dict[str, np.ndarray]:
+    """Which orders may take the other generation, and at what price: ``share`` of the
+    orders, drawn from a stream of their own (the rest of the instance does not change).
+    A Trainium order may wait for Trainium4 (worth 5-30% more to the customer); a
+    Trainium4 order may take Trainium now (at 70-90% of its price). Their ``max_delay``
+    grows by 3-9 periods (in place), so that waiting for the next generation is a real
+    choice."""
+    none = {"order_index": np.zeros(0, dtype=np.int64)}
+    if share <= 0:
+        return none | {"product_index": none["order_index"], "price": np.zeros(0)}
+    rng = np.random.default_rng([seed, 1])
+    chosen = np.flatnonzero(rng.random(product.size) < share)
+    other = 1 - product[chosen]
+    factor = np.where(
+        product[chosen] == 0,
+        rng.uniform(1.05, 1.30, chosen.size),
+        rng.uniform(0.70, 0.90, chosen.size),
+    )
+    max_delay[chosen] = np.minimum(max_delay[chosen] + rng.integers(3, 10, chosen.size), periods)
+    return {
+        "order_index": chosen.astype(np.int64),
+        "product_index": other.astype(np.int64),
+        "price": _round_money(price[chosen] * factor, 1.0e3),
+    }

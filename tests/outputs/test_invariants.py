@@ -45,9 +45,9 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
 
     What an order is (customer, segment, region, product, requested period, quantity,
     price) is looked up by order id in the instance's orders.csv and customers.csv, never
-    taken from allocation.csv, whose copies of those columns must agree with it.
-    Part 1 instances only (no substitutes.csv)."""
-    assert not (instance_dir / "substitutes.csv").exists(), "substitutes are not covered here"
+    taken from allocation.csv, whose copies of those columns must agree with it. With
+    substitutes.csv, allocation.csv's ``product`` is the product shipped, which must be
+    the order's own or one of its substitutes, and its ``ordered_product`` the order's."""
     settings = tomllib.loads((instance_dir / "instance.toml").read_text())
     periods = settings["periods"]
     share = settings["policy"]["third_party_max_share"]
@@ -60,6 +60,10 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
     services = _read(instance_dir, "services", ["service", "product", "margin_per_rack"])
     attach = _read(instance_dir, "attach", ["customer", "service", "attach_rate"])
     regions = _read(instance_dir, "regions", ["region", "period", "power_kw"])
+    substitutes = _read(instance_dir, "substitutes", ["order", "product", "price_per_rack"])
+    substitute_price = {
+        (row.order, row.product): float(row.price_per_rack) for row in substitutes.itertuples()
+    }
 
     summary = json.loads((out / "summary.json").read_text())
     written = pd.read_csv(out / "allocation.csv")
@@ -85,11 +89,24 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
     facts = {
         "customer": order["customer"],
         "segment": order["customer"].map(customers["segment"]),
-        "product": order["product"],
         "period": order["period"],
     }
-    if "ordered_product" in written.columns:
+    if len(substitutes):
+        assert "ordered_product" in written.columns, "allocation.csv: no ordered_product"
         facts["ordered_product"] = order["product"]
+    else:
+        assert "ordered_product" not in written.columns, "ordered_product without substitutes"
+        facts["product"] = order["product"]
+    shipped_product = written["product"].astype(str)
+    own = shipped_product.to_numpy() == order["product"].astype(str).to_numpy()
+    allowed = [
+        is_own or (o, p) in substitute_price
+        for o, p, is_own in zip(written["order"], shipped_product, own, strict=True)
+    ]
+    assert all(allowed), (
+        "allocation.csv ships a product the order may not take: "
+        f"{written.loc[[not ok for ok in allowed], ['order', 'product']].to_dict('records')}"
+    )
     for column, expected in facts.items():
         differ = written[column].astype(str).to_numpy() != expected.astype(str).to_numpy()
         assert not differ.any(), (
@@ -104,15 +121,16 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
             "customer": facts["customer"].to_numpy(),
             "segment": facts["segment"].to_numpy(),
             "region": order["customer"].map(customers["region"]).to_numpy(),
-            "product": facts["product"].to_numpy(),
+            "product": shipped_product.to_numpy(),
+            "own": own,
             "period": facts["period"].to_numpy(),
             "ship_period": written["ship_period"].to_numpy(),
             "racks": written["racks"].to_numpy(dtype=float),
         }
     )
 
-    # windows respected, no order over-shipped
-    first = np.maximum(order["period"], order["product"].map(products["available_from"]))
+    # windows respected (W(o, p) of the product shipped), no order over-shipped
+    first = np.maximum(order["period"], shipped_product.map(products["available_from"]))
     last = np.minimum(order["period"] + order["max_delay"], periods)
     outside = (allocation["ship_period"] < first) | (allocation["ship_period"] > last)
     outside_rows = allocation.loc[outside, ["order", "ship_period"]].to_dict("records")
@@ -184,6 +202,13 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
         assert math.isclose(reported["waiting_list_racks"], requested - shipped), (
             f"customers.csv waiting_list_racks {customer}"
         )
+        if len(substitutes):
+            came_as_substitute = allocation.loc[
+                (allocation["customer"] == customer) & ~allocation["own"], "racks"
+            ].sum()
+            assert math.isclose(reported["substitute_racks"], came_as_substitute), (
+                f"customers.csv substitute_racks {customer}"
+            )
         if row["segment"] == "third_party":
             accepted = float(reported["deal_accepted"])
             assert accepted in (0.0, 1.0), f"deal_accepted {customer} = {accepted}"
@@ -202,9 +227,12 @@ def check_written_plan(instance_dir: Path, out: Path, *, strict: bool = False) -
     margin_of = margin.groupby(["customer", "product"])["value"].sum()
     revenue = 0.0
     for row in allocation.itertuples():
-        unit = orders.loc[row.order, "price_per_rack"] + margin_of.get(
-            (row.customer, row.product), 0
+        price = (
+            orders.loc[row.order, "price_per_rack"]
+            if row.own
+            else substitute_price[row.order, row.product]
         )
+        unit = price + margin_of.get((row.customer, row.product), 0)
         late = row.ship_period - row.period
         revenue += row.racks * (unit - orders.loc[row.order, "delay_penalty"] * late)
     surplus_cost = sum(
@@ -269,6 +297,22 @@ def test_generated_plans_hold_every_constraint(seed: int, tmp_path: Path) -> Non
     assert generated.exit_code == 0, generated.output
     _solve(instance_dir, tmp_path / "out")
     check_written_plan(instance_dir, tmp_path / "out")
+
+
+def test_generated_plan_with_substitutes_holds_every_constraint(tmp_path: Path) -> None:
+    """A generated instance where 30% of the orders may take the other generation: the
+    plan ships substitutes both ways and passes the independent check."""
+    instance_dir = tmp_path / "instance"
+    args = ["--regions", "4", "--buyers", "10", "--periods", "18", "--seed", "2"]
+    generated = CliRunner().invoke(
+        app, ["generate", str(instance_dir), *args, "--substitutes", "0.3"]
+    )
+    assert generated.exit_code == 0, generated.output
+    _solve(instance_dir, tmp_path / "out")
+    check_written_plan(instance_dir, tmp_path / "out")
+    allocation = pd.read_csv(tmp_path / "out" / "allocation.csv")
+    substituted = allocation[allocation["product"] != allocation["ordered_product"]]
+    assert len(substituted) > 0
 
 
 # --- the checker fails on a tampered result ------------------------------------------
@@ -365,7 +409,9 @@ def test_tampered_order_facts(
         frame.loc[row, column] = value
 
     _edit_csv(out, "allocation.csv", wrong)
-    with pytest.raises(AssertionError, match=f"allocation.csv {column} disagrees"):
+    # a product shipped that is not the order's: neither its own nor a substitute
+    expected = "ships a product the order may not take" if column == "product" else "disagrees"
+    with pytest.raises(AssertionError, match=expected):
         check_written_plan(TINY_BY_NAME[name], out)
 
 

@@ -33,6 +33,8 @@ def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
         "objective": result.objective,
         "best_bound": result.best_bound,
         "mip_gap": result.mip_gap,
+        "plan_source": result.plan_source,
+        "best_bound_source": result.bound_source,
         "solve_seconds": round(result.solve_seconds, 6),
         "solver_objective": result.solver_objective,
         "objective_terms": result.objective_terms,

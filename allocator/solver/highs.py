@@ -31,6 +31,7 @@ from allocator.atomic import write_file
 from allocator.errors import InfeasibleError
 from allocator.limits import DEFAULT_SEED
 from allocator.solver.arrays import ModelArrays, highs_lp
+from allocator.solver.child import ChildOutcome, ChildTask, read_outcome
 from allocator.solver.compile import Names, compile_arrays
 from allocator.solver.lp_beside import DualsBeside, spare_core
 
@@ -203,6 +204,11 @@ def _maximizes(lp: highspy.HighsLp) -> bool:
     return bool(lp.sense_ == highspy.ObjSense.kMaximize)
 
 
+def maximizes(compiled: CompiledModel) -> bool:
+    """Whether the model's objective is maximized."""
+    return _maximizes(compiled.lp)
+
+
 def model_arrays(compiled: CompiledModel) -> ModelArrays:
     """The arrays of ``compiled`` (copies: changing them leaves ``compiled`` as it is)."""
     lp, matrix = compiled.lp, compiled.lp.a_matrix_
@@ -286,31 +292,32 @@ def solve_compiled(
     duals: bool = False,
     before_run: Callable[[], None] | None = None,
 ) -> SolveOutcome:
-    """Run HiGHS. A time-limited MIP with an incumbent returns it with its gap.
-    ``before_run`` is called just before HiGHS starts (which releases the GIL)."""
+    """Run HiGHS in this process. A time-limited MIP with an incumbent returns it with its
+    gap. ``before_run`` is called just before HiGHS starts (which releases the GIL)."""
     highs = _make_highs(compiled, options, integer)
     if before_run is not None:
         before_run()
     started = time.perf_counter()
     highs.run()
-    seconds = time.perf_counter() - started
-    model_status = highs.getModelStatus()
-    termination = _TERMINATION.get(model_status, Termination.ERROR)
-    info = highs.getInfo()
-    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    is_mip = integer and bool(compiled.is_integer.any())
+    raw = read_outcome(highs, time.perf_counter() - started, duals)
+    return outcome_of(raw, is_mip=integer and bool(compiled.is_integer.any()), duals=duals)
+
+
+def outcome_of(raw: ChildOutcome, *, is_mip: bool, duals: bool) -> SolveOutcome:
+    """The typed outcome of a finished HiGHS run, read in this process or in a child
+    (`allocator.solver.child`): the same run gives the same outcome either way."""
+    termination = _TERMINATION.get(highspy.HighsModelStatus(raw.model_status), Termination.ERROR)
     values = objective = bound = gap = None
-    if has_solution and not termination.is_infeasible and termination != Termination.UNBOUNDED:
-        values = np.asarray(highs.getSolution().col_value, dtype=float)
-        objective = float(info.objective_function_value)
+    if raw.has_solution and not termination.is_infeasible and termination != Termination.UNBOUNDED:
+        values = raw.values
+        objective = raw.objective
         if is_mip:
-            bound = float(info.mip_dual_bound)
-            gap = float(info.mip_gap)
+            bound, gap = raw.bound, raw.gap
         else:
             bound, gap = objective, 0.0
     row_duals = None
     if duals and values is not None and not is_mip and termination == Termination.OPTIMAL:
-        row_duals = np.asarray(highs.getSolution().row_dual, dtype=float)
+        row_duals = raw.row_duals
     if values is None:
         found = Solution.NONE
     else:
@@ -322,9 +329,32 @@ def solve_compiled(
         objective=objective,
         best_bound=bound,
         mip_gap=gap,
-        solve_seconds=seconds,
-        highs_status=highs.modelStatusToString(model_status),
+        solve_seconds=raw.seconds,
+        highs_status=raw.status_text,
         row_duals=row_duals,
+    )
+
+
+def child_task(
+    compiled: CompiledModel,
+    options: SolverOptions,
+    *,
+    integer: bool = True,
+    duals: bool = False,
+    lp_after: float | None = None,
+) -> ChildTask:
+    """What `solve_compiled` would solve, for a child process (`allocator.solver.child`):
+    the same arrays, integrality, start and options."""
+    lp = compiled.lp
+    return ChildTask(
+        arrays=model_arrays(compiled),
+        offset=lp.offset_,
+        maximize=_maximizes(lp),
+        integer=compiled.is_integer if integer else None,
+        start=compiled.start if integer else None,
+        options=options.highs_options(),
+        duals=duals,
+        lp_after=lp_after,
     )
 
 
@@ -334,18 +364,19 @@ def lp_duals(compiled: CompiledModel, options: SolverOptions) -> np.ndarray | No
     return outcome.row_duals
 
 
-def start_lp_duals_beside(compiled: CompiledModel, options: SolverOptions) -> DualsBeside | None:
+def start_lp_duals_beside(
+    compiled: CompiledModel, options: SolverOptions, *, any_size: bool = False
+) -> DualsBeside | None:
     """Start the LP relaxation of `lp_duals` in a second process (`allocator.solver.lp_beside`),
     with the same HiGHS options but no log; None when no core is spare or the model is
-    too small for the ~0.6 s of starting the child to pay."""
-    if compiled.lp.num_col_ < LP_BESIDE_MIN_COLUMNS or not spare_core(options.threads):
+    too small for the ~0.6 s of starting the child to pay (``any_size``: whatever its
+    size, for a time-limited solve, whose LP must be stoppable)."""
+    small = compiled.lp.num_col_ < LP_BESIDE_MIN_COLUMNS and not any_size
+    if small or not spare_core(options.threads):
         return None
     quiet = SolverOptions(options.time_limit, options.mip_gap, options.threads, options.seed)
     try:
-        lp = compiled.lp
-        return DualsBeside(
-            model_arrays(compiled), lp.offset_, _maximizes(lp), quiet.highs_options()
-        )
+        return DualsBeside(child_task(compiled, quiet, integer=False, duals=True))
     except OSError:  # no process could be started: the caller solves the LP itself
         return None
 

@@ -24,6 +24,7 @@ from allocator.model.start import set_plan_start
 from allocator.plan.check import check_plan
 from allocator.plan.repair import round_plan
 from allocator.plan.tables import Plan, objective_terms
+from allocator.solver.anytime import solve_by_deadline
 from allocator.solver.highs import (
     CompiledModel,
     Solution,
@@ -86,6 +87,12 @@ class SolveResult:
     violations: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    plan_source: str | None = None
+    """Where the plan came from: ``highs``, or an anytime plan of a time-limited solve
+    that beat HiGHS's incumbent (``lp_rounding``, ``greedy``; `allocator.solver.anytime`)."""
+    bound_source: str | None = None
+    """Whose bound ``best_bound`` is: ``highs``, or ``lp_relaxation`` when the LP
+    relaxation's is tighter than a time-limited MIP's."""
 
     @property
     def status(self) -> Termination:
@@ -144,7 +151,9 @@ def solve_instance(
             # the arrays and names are all the solve needs: the model, expressions and
             # all, is freed while HiGHS runs (see `collecting_garbage`)
             model = None
-        return solve_built(instance, options, model, compiled, timings)
+        return solve_built(
+            instance, options, model, compiled, timings, anytime_plans=extend is None
+        )
 
 
 @contextlib.contextmanager
@@ -180,13 +189,18 @@ def solve_built(
     model: pyo.ConcreteModel | None,
     compiled: CompiledModel,
     timings: dict[str, float],
+    *,
+    anytime_plans: bool = True,
 ) -> SolveResult:
     """Solve a built and compiled model of ``instance`` and read the result back: the
     part of `solve_instance` after the hand-off, shared with `allocator.solver.resolve`, which
     passes a model built for another instance with the same rows and columns and arrays
     updated to this one. ``model`` is needed only for ``options.lp_first`` (the rounded
     start is set on it); None means it was dropped, and it is garbage-collected while
-    HiGHS runs. ``timings`` gets the solve phases added."""
+    HiGHS runs. ``timings`` gets the solve phases added. With a time limit the solve
+    ends by its deadline (`allocator.solver.anytime`); ``anytime_plans`` (the contract's
+    model only: not with an extension) lets a plan made from the LP relaxation or
+    greedily be written when it beats HiGHS's incumbent."""
     duals = None
     is_mip = not options.relax and bool(compiled.is_integer.any())
     if is_mip and options.lp_first:
@@ -198,6 +212,10 @@ def solve_built(
         # the time limit covers the whole solve, LP relaxation included
         remaining = max(solver.time_limit - timings["lp_relaxation"], 0.01)
         solver = dataclasses.replace(solver, time_limit=remaining)
+    if solver.time_limit is not None:
+        return _solve_by_deadline(
+            instance, options, solver, model, compiled, timings, duals, anytime_plans
+        )
     beside = None
     if is_mip and options.marginal_values and duals is None and options.lp_beside:
         beside = start_lp_duals_beside(compiled, options.solver)
@@ -261,6 +279,69 @@ def solve_built(
         violations=violations,
         timings=timings,
         versions=versions(),
+        plan_source="highs" if plan is not None else None,
+        bound_source="highs" if outcome.best_bound is not None else None,
+    )
+
+
+def _solve_by_deadline(
+    instance: Instance,
+    options: RunOptions,
+    solver: SolverOptions,
+    model: pyo.ConcreteModel | None,
+    compiled: CompiledModel,
+    timings: dict[str, float],
+    duals: np.ndarray | None,
+    anytime_plans: bool,
+) -> SolveResult:
+    """`solve_built` with a time limit: ended by its deadline, the best plan found by
+    then (`allocator.solver.anytime`)."""
+    with collecting_garbage(model is None) as before_run:
+        run = solve_by_deadline(
+            instance,
+            compiled,
+            solver,
+            relax=options.relax,
+            strict=options.strict,
+            lp_wanted=options.marginal_values and duals is None,
+            lp_beside=options.lp_beside,
+            plans=anytime_plans and not options.lp_first,
+            before_run=before_run,
+        )
+    outcome = run.outcome
+    timings["highs"] = outcome.solve_seconds
+    timings.update(run.timings)
+    failpoint("solve:solved")
+    if run.plan is None and outcome.termination.is_infeasible:
+        raise _explain_infeasible(instance, options, compiled)
+    if duals is None:
+        duals = run.duals
+    marginal = None
+    if options.marginal_values and run.plan is not None and duals is not None:
+        marginal = marginal_values(instance, compiled, duals)
+    solution = outcome.solution
+    if run.plan is not None and solution == Solution.NONE:
+        solution = Solution.FEASIBLE
+    return SolveResult(
+        instance=instance,
+        options=options,
+        termination=outcome.termination,
+        solution=solution,
+        plan=run.plan,
+        objective=sum(run.objective_terms.values()) if run.plan is not None else None,
+        objective_terms=run.objective_terms,
+        solver_objective=run.solver_objective,
+        best_bound=run.best_bound,
+        mip_gap=run.mip_gap,
+        marginal_values=marginal,
+        marginal_values_source=(
+            ("lp" if options.relax else "lp_relaxation") if marginal is not None else None
+        ),
+        violations=run.violations,
+        timings=timings,
+        versions=versions(),
+        plan_source=run.source,
+        bound_source=run.bound_source,
     )
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import allocator.solver.child
 import allocator.solver.highs
-import allocator.solver.lp_beside
 from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
 from allocator.solver.highs import SolverOptions, compile_model, lp_duals, start_lp_duals_beside
@@ -54,7 +54,7 @@ def test_marginal_values_same_with_and_without_side_process() -> None:
 def test_failed_child_falls_back_to_the_lp_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """A child that exits without answering: the marginal values still come, from the
     LP solved in this process."""
-    monkeypatch.setattr(allocator.solver.lp_beside.sys, "executable", "/bin/true")
+    monkeypatch.setattr(allocator.solver.child.sys, "executable", "/bin/true")
     instance = load_instance(BASE)
     result = solve_instance(instance, RunOptions(lp_beside=True))
     reference = solve_instance(instance, RunOptions(lp_beside=False))

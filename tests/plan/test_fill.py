@@ -1,0 +1,174 @@
+"""The greedy fill (`allocator.plan.fill`): its plans pass the re-check, their objective
+recomputes from their rows, filling never loses value, and a filled plan never beats the
+optimum.
+
+The objective is recomputed by `tests.bruteforce.score` (straight from the contract,
+without allocator's model or plan code) on random tiny instances whose optimum the
+enumerator knows, and on the hand-checked instances and base-2027 with
+`allocator.plan.tables.objective_terms` against a plain recomputation below.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from allocator.data.instance import Instance
+from allocator.data.validate import load_instance
+from allocator.plan.check import check_plan
+from allocator.plan.fill import greedy_fill, greedy_plan
+from allocator.plan.repair import round_plan
+from allocator.plan.tables import Plan, empty_plan, make_plan, objective_terms
+from tests import bruteforce
+from tests.bruteforce import FAMILIES, enumerate_optimum, random_tiny, score
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "instances" / "base-2027"
+TINY = sorted(
+    p
+    for p in (ROOT / "instances" / "tiny").iterdir()
+    if p.is_dir() and not (p / "substitutes.csv").exists()
+)
+CASES = [*((None, seed) for seed in range(40)), *((m, s) for m in FAMILIES for s in range(4))]
+
+
+def _objective(instance: Instance, plan: Plan) -> float:
+    return sum(objective_terms(instance, plan).values())
+
+
+def _as_enumerated(plan: Plan) -> bruteforce.Plan:
+    """The plan as the enumerator's x, s, y."""
+    allocation, surplus = plan.allocation, plan.surplus
+    x: dict[tuple[str, str, int], int] = {}
+    for order, product, t, racks in zip(
+        allocation["order"],
+        allocation["product"],
+        allocation["ship_period"],
+        allocation["racks"],
+        strict=True,
+    ):
+        x[(str(order), str(product), int(t))] = int(racks)
+    s = {
+        (str(p), int(t)): int(r)
+        for p, t, r in zip(surplus["product"], surplus["period"], surplus["racks"], strict=True)
+    }
+    return bruteforce.Plan(x, s, {str(c): round(v) for c, v in plan.deal_accepted.items()})
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case[0] or 'random'}-{case[1]}")
+def test_greedy_plan_is_feasible_and_rescores_below_the_optimum(
+    case: tuple[str | None, int], tmp_path: Path
+) -> None:
+    mode, seed = case
+    tiny = random_tiny(seed, mode=mode)
+    instance = load_instance(bruteforce.write(tiny, tmp_path))
+    plan = greedy_plan(instance)
+    context = tiny.describe()
+    assert check_plan(instance, plan) == [], context
+    rescored = score(tiny, _as_enumerated(plan))
+    assert rescored is not None, f"greedy plan infeasible for the enumerator\n{context}"
+    assert math.isclose(rescored, _objective(instance, plan), abs_tol=1e-6), context
+    best = enumerate_optimum(tiny)
+    assert best is not None
+    assert rescored <= best[0] + 1e-6, context
+    assert rescored >= _objective(instance, empty_plan(instance)) - 1e-6, context
+
+
+def _cut(instance: Instance, plan: Plan, keep: float) -> Plan:
+    """``plan`` with each shipment cut to ``keep`` of its racks (rounded down) and the
+    deals left below their minimum repaired: a feasible plan with stock left over."""
+    ship = plan.allocation[["order", "ship_period", "racks"]].copy()
+    ship["racks"] = (ship["racks"] * keep).astype("int64")
+    surplus = plan.surplus[["product", "period", "racks"]]
+    return round_plan(instance, make_plan(instance, ship, surplus, plan.deal_accepted))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fill_only_adds_value(seed: int, tmp_path: Path) -> None:
+    """A feasible plan with racks cut: the fill passes the re-check, rescores as
+    objective_terms says, never loses value, and never beats the optimum."""
+    tiny = random_tiny(seed)
+    instance = load_instance(bruteforce.write(tiny, tmp_path))
+    best = enumerate_optimum(tiny)
+    assert best is not None
+    start = greedy_plan(instance)
+    for keep in (0.0, 0.5):
+        cut = _cut(instance, start, keep)
+        assert check_plan(instance, cut) == []
+        filled = greedy_fill(instance, cut)
+        assert check_plan(instance, filled) == [], tiny.describe()
+        rescored = score(tiny, _as_enumerated(filled))
+        assert rescored is not None and math.isclose(
+            rescored, _objective(instance, filled), abs_tol=1e-6
+        )
+        assert _objective(instance, cut) - 1e-6 <= rescored <= best[0] + 1e-6, tiny.describe()
+
+
+def _plain_objective(instance_dir: Path, plan: Plan) -> float:
+    """The contract's objective from the plan's rows and the instance's CSVs, read with
+    plain pandas (no allocator code)."""
+    settings = tomllib.loads((instance_dir / "instance.toml").read_text())
+    orders = pd.read_csv(instance_dir / "orders.csv").set_index("order")
+    products = pd.read_csv(instance_dir / "products.csv").set_index("product")
+    supply = pd.read_csv(instance_dir / "supply.csv").set_index(["product", "period"])
+    customers = pd.read_csv(instance_dir / "customers.csv").set_index("customer")
+    services = pd.read_csv(instance_dir / "services.csv")
+    attach = pd.read_csv(instance_dir / "attach.csv").merge(services, on="service")
+    margin = (
+        (attach["attach_rate"] * attach["margin_per_rack"])
+        .groupby([attach["customer"], attach["product"]])
+        .sum()
+    )
+    rows = plan.allocation
+    order = orders.loc[rows["order"]]
+    unit = (
+        order["price_per_rack"].to_numpy()
+        + [
+            margin.get((c, p), 0.0)
+            for c, p in zip(order["customer"], order["product"], strict=True)
+        ]
+        - order["delay_penalty"].to_numpy()
+        * (rows["ship_period"].to_numpy() - order["period"].to_numpy())
+    )
+    total = float((unit * rows["racks"].to_numpy()).sum())
+    for p, t, r in zip(
+        plan.surplus["product"], plan.surplus["period"], plan.surplus["racks"], strict=True
+    ):
+        total -= float(supply.loc[(p, t), "surplus_cost"]) * r
+    for product, row in products.iterrows():
+        stock = float(row["initial_inventory"])
+        for t in range(1, settings["periods"] + 1):
+            made = plan.surplus[
+                (plan.surplus["product"] == product) & (plan.surplus["period"] == t)
+            ]
+            shipped = rows[(rows["product"] == product) & (rows["ship_period"] == t)]["racks"].sum()
+            base = float(supply["base_racks"].get((product, t), 0))
+            stock += base + float(made["racks"].sum()) - float(shipped)
+            total -= float(row["holding_cost"]) * stock
+    for customer, y in plan.deal_accepted.items():
+        total -= float(customers.loc[customer, "onboarding_cost"]) * y
+    ordered = orders.groupby("customer")["racks"].sum()
+    shipped_by = rows.groupby("customer")["racks"].sum()
+    for customer, row in customers[customers["segment"] == "internal"].iterrows():
+        short = row["min_fill"] * ordered.get(customer, 0) - shipped_by.get(customer, 0)
+        total -= settings["policy"]["internal_shortfall_penalty"] * max(0.0, short)
+    return total
+
+
+@pytest.mark.parametrize("instance_dir", [BASE, *TINY], ids=lambda p: p.name)
+def test_hand_checked_and_base_plans_recompute_from_their_rows(instance_dir: Path) -> None:
+    instance = load_instance(instance_dir)
+    plan = greedy_plan(instance)
+    assert check_plan(instance, plan) == []
+    objective = _objective(instance, plan)
+    plain = _plain_objective(instance_dir, plan)
+    assert math.isclose(objective, plain, rel_tol=1e-9, abs_tol=1e-6)
+    expected = instance_dir / "expected.toml"
+    if expected.exists():
+        known = tomllib.loads(expected.read_text())
+        if known["status"] == "optimal" and not known.get("options"):
+            assert objective <= known["objective"] + 1e-6

@@ -31,8 +31,10 @@ from allocator.model.build import ModelExtension
 from allocator.model.start import set_plan_start
 from allocator.plan.tables import Plan
 
-Cells = dict[tuple[str, int], float]
-"""(order, ship period) -> racks."""
+Cell = tuple[str, str, int]
+"""(order, product shipped, ship period): one x[o,p,t]."""
+Cells = dict[Cell, float]
+"""(order, product shipped, ship period) -> racks; a switch of product is a change."""
 
 
 class Baseline(Protocol):
@@ -127,85 +129,109 @@ def stability_extension(
         )
 
     def extend(model: pyo.ConcreteModel) -> None:
+        ship = ship_variables(model, instance)
         costs: list[pyo.Expression] = []
         if setup.frozen_mode == FROZEN_FIXED:
-            add_frozen_ship_racks(model, keep, frozen)
+            add_frozen_ship_racks(ship, keep, frozen)
         elif setup.frozen_mode == FROZEN_ELASTIC:
-            costs.append(add_frozen_ship_change(model, keep, frozen, setup.frozen_change_cost))
+            costs.append(
+                add_frozen_ship_change(model, ship, keep, frozen, setup.frozen_change_cost)
+            )
         if options.change_penalty > 0:
-            costs.append(add_ship_change(model, published, frozen, options.change_penalty))
+            costs.append(add_ship_change(model, ship, published, frozen, options.change_penalty))
             setup.changed_cells = len(model.ship_change)
         add_stability_cost(model, costs)
         if setup.mip_start == "previous_plan":
-            set_previous_plan_start(model, instance, baseline)
+            set_previous_plan_start(model, instance, baseline, ship)
         else:
-            set_change_values(model)
+            set_change_values(model, ship)
 
     return extend, setup
 
 
-def add_frozen_ship_racks(model: pyo.ConcreteModel, keep: Cells, frozen_periods: int) -> None:
-    """keep[o,t] <= x[o,t] <= keep[o,t]   for every x[o,t] with t <= K
+def ship_variables(model: pyo.ConcreteModel, instance: Instance) -> dict[Cell, pyo.Var]:
+    """Every x[o,p,t] by (order, product shipped, period): ``ship_racks[o,t]`` for the
+    order's own product, ``substitute_racks[o,p,t]`` for its substitutes."""
+    product_of = dict(zip(instance.orders["order"], instance.orders["product"], strict=True))
+    found: dict[Cell, pyo.Var] = {
+        (order, product_of[order], period): var for (order, period), var in model.ship_racks.items()
+    }
+    for key, var in model.substitute_racks.items():
+        found[key] = var
+    return found
+
+
+def add_frozen_ship_racks(ship: dict[Cell, pyo.Var], keep: Cells, frozen_periods: int) -> None:
+    """keep[o,p,t] <= x[o,p,t] <= keep[o,p,t]   for every x[o,p,t] with t <= K
 
     Bounds, not rows (Pyomo's ``fix`` would drop the column from the plan read back).
-    Enforced over the ship variables of the frozen periods; keep[o,t] = 0 where the
-    repaired published plan ships nothing, so nothing new ships in a frozen period.
+    Enforced over the ship variables of the frozen periods; keep = 0 where the repaired
+    published plan ships nothing, so nothing new (and no other product) ships in a
+    frozen period.
     """
-    for (order, period), var in model.ship_racks.items():
-        if period <= frozen_periods:
-            racks = keep.get((order, period), 0.0)
+    for key, var in ship.items():
+        if key[2] <= frozen_periods:
+            racks = keep.get(key, 0.0)
             var.setlb(racks)
             var.setub(racks)
 
 
 def add_frozen_ship_change(
-    model: pyo.ConcreteModel, keep: Cells, frozen_periods: int, cost_per_rack: float
+    model: pyo.ConcreteModel,
+    ship: dict[Cell, pyo.Var],
+    keep: Cells,
+    frozen_periods: int,
+    cost_per_rack: float,
 ) -> pyo.Expression:
-    """frozen_ship_change_cost = C_f * sum_{o, t <= K} |x[o,t] - keep[o,t]|
+    """frozen_ship_change_cost = C_f * sum_{o, p, t <= K} |x[o,p,t] - keep[o,p,t]|
 
-    with x[o,t] - up[o,t] + down[o,t] = keep[o,t] (rows ``frozen_ship_change``, variables
-    ``frozen_ship_change_up``/``_down`` >= 0) where keep[o,t] > 0, and |x| = x where
-    keep[o,t] = 0. C_f = `frozen_change_cost` (currency per rack).
+    with x - up + down = keep (rows ``frozen_ship_change``, variables
+    ``frozen_ship_change_up``/``_down`` >= 0) where keep[o,p,t] > 0, and |x| = x where
+    keep[o,p,t] = 0. C_f = `frozen_change_cost` (currency per rack).
     """
     return _add_change(
-        model, "frozen_ship_change", keep, range(1, frozen_periods + 1), cost_per_rack
+        model, "frozen_ship_change", ship, keep, range(1, frozen_periods + 1), cost_per_rack
     )
 
 
 def add_ship_change(
-    model: pyo.ConcreteModel, published: Cells, frozen_periods: int, change_penalty: float
+    model: pyo.ConcreteModel,
+    ship: dict[Cell, pyo.Var],
+    published: Cells,
+    frozen_periods: int,
+    change_penalty: float,
 ) -> pyo.Expression:
-    """ship_change_cost = X * sum_{o, t > K} |x[o,t] - pub[o,t]|
+    """ship_change_cost = X * sum_{o, p, t > K} |x[o,p,t] - pub[o,p,t]|
 
-    with x[o,t] - up[o,t] + down[o,t] = pub[o,t] (rows ``ship_change``, variables
-    ``ship_change_up``/``_down`` >= 0) where pub[o,t] > 0 and x[o,t] exists; |x| = x
-    where pub[o,t] = 0; and the constant X * pub[o,t] where x[o,t] no longer exists
-    (the order is gone or t left its window: those racks move whatever the plan).
-    X = ``change_penalty`` (currency per rack moved).
+    with x - up + down = pub (rows ``ship_change``, variables ``ship_change_up``/``_down``
+    >= 0) where pub[o,p,t] > 0 and x[o,p,t] exists; |x| = x where pub[o,p,t] = 0; and the
+    constant X * pub[o,p,t] where x[o,p,t] no longer exists (the order is gone or t left
+    its window: those racks move whatever the plan). A switch of product is a change:
+    racks leave one (o, p, t) and arrive in another. X = ``change_penalty`` (currency per
+    rack moved).
     """
-    periods = range(frozen_periods + 1, max((t for _, t in model.ship_racks), default=0) + 1)
+    periods = range(frozen_periods + 1, max((key[2] for key in ship), default=0) + 1)
     missing = sum(
-        racks
-        for key, racks in published.items()
-        if key not in model.ship_racks and key[1] > frozen_periods
+        racks for key, racks in published.items() if key not in ship and key[2] > frozen_periods
     )
-    return _add_change(model, "ship_change", published, periods, change_penalty, missing)
+    return _add_change(model, "ship_change", ship, published, periods, change_penalty, missing)
 
 
 def _add_change(
     model: pyo.ConcreteModel,
     name: str,
+    ship: dict[Cell, pyo.Var],
     target: Cells,
     periods: range,
     cost_per_rack: float,
     constant_racks: float = 0.0,
 ) -> pyo.Expression:
     """The |x - target| construction shared by the two change families."""
-    keys: list[tuple[str, int]] = []
+    keys: list[Cell] = []
     coefs: list[float] = []
     variables: list[pyo.Var] = []
-    for key, var in model.ship_racks.items():
-        if key[1] not in periods:
+    for key, var in ship.items():
+        if key[2] not in periods:
             continue
         if target.get(key, 0.0) > 0:
             keys.append(key)
@@ -219,14 +245,12 @@ def _add_change(
     rows = {
         key: (
             target[key],
-            _linear([1.0, -1.0, 1.0], [model.ship_racks[key], up[key], down[key]]),
+            _linear([1.0, -1.0, 1.0], [ship[key], up[key], down[key]]),
             target[key],
         )
         for key in keys
     }
-    model.add_component(
-        name, pyo.Constraint(keys, rule=lambda _, order, period: rows[order, period])
-    )
+    model.add_component(name, pyo.Constraint(keys, rule=lambda _, o, p, t: rows[o, p, t]))
     for key in keys:
         coefs += [cost_per_rack, cost_per_rack]
         variables += [up[key], down[key]]
@@ -255,17 +279,17 @@ def add_stability_cost(model: pyo.ConcreteModel, costs: list[pyo.Expression]) ->
 
 
 def set_previous_plan_start(
-    model: pyo.ConcreteModel, instance: Instance, baseline: Baseline
+    model: pyo.ConcreteModel, instance: Instance, baseline: Baseline, ship: dict[Cell, pyo.Var]
 ) -> None:
     """Every variable from the repaired published plan: x, s, y from its rows; v, u, w
     following from them (`allocator.model.start.set_plan_start`); the change variables
     up = max(x - target, 0), down = max(target - x, 0). Complete, and feasible: the
     repaired plan passes `check_plan` and satisfies the frozen bounds by construction."""
     set_plan_start(model, instance, baseline.plan)
-    set_change_values(model)
+    set_change_values(model, ship)
 
 
-def set_change_values(model: pyo.ConcreteModel) -> None:
+def set_change_values(model: pyo.ConcreteModel, ship: dict[Cell, pyo.Var]) -> None:
     """up/down of both change families consistent with the current x values (left unset
     where an x has no value: then the start is incomplete and HiGHS gets none)."""
     for name in ("frozen_ship_change", "ship_change"):
@@ -274,7 +298,7 @@ def set_change_values(model: pyo.ConcreteModel) -> None:
             continue
         up, down = model.component(f"{name}_up"), model.component(f"{name}_down")
         for key in rows:
-            x = model.ship_racks[key].value
+            x = ship[key].value
             if x is None:
                 continue
             target = float(rows[key].upper)

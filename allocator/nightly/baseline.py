@@ -31,7 +31,7 @@ from allocator.plan.check import check_plan
 from allocator.plan.repair import repair_plan
 from allocator.plan.tables import Plan
 
-SHIP_COLUMNS = ["order", "customer", "ship_period", "racks"]
+SHIP_COLUMNS = ["order", "customer", "product", "ship_period", "racks"]
 TOLERANCE = 1e-9
 
 
@@ -55,26 +55,26 @@ class Baseline:
     def is_feasible(self) -> bool:
         return not self.violations
 
-    def kept_racks(self, frozen_periods: int) -> dict[tuple[str, int], float]:
-        """(order, ship period) -> racks of the repaired plan in periods 1..frozen_periods."""
+    def kept_racks(self, frozen_periods: int) -> dict[tuple[str, str, int], float]:
+        """(order, product shipped, ship period) -> racks of the repaired plan in periods
+        1..frozen_periods."""
         allocation = self.plan.allocation
-        frozen = allocation[allocation["ship_period"] <= frozen_periods]
-        return {
-            (order, int(period)): float(racks)
-            for order, period, racks in zip(
-                frozen["order"], frozen["ship_period"], frozen["racks"], strict=True
-            )
-        }
+        return cells(allocation[allocation["ship_period"] <= frozen_periods])
 
-    def published_racks(self, first_period: int) -> dict[tuple[str, int], float]:
-        """(order, ship period) -> published racks in periods >= first_period."""
-        later = self.published[self.published["ship_period"] >= first_period]
-        return {
-            (order, int(period)): float(racks)
-            for order, period, racks in zip(
-                later["order"], later["ship_period"], later["racks"], strict=True
-            )
-        }
+    def published_racks(self, first_period: int) -> dict[tuple[str, str, int], float]:
+        """(order, product shipped, ship period) -> published racks in periods >=
+        first_period."""
+        return cells(self.published[self.published["ship_period"] >= first_period])
+
+
+def cells(rows: pd.DataFrame) -> dict[tuple[str, str, int], float]:
+    """Shipment rows as (order, product shipped, ship period) -> racks."""
+    return {
+        (order, product, int(period)): float(racks)
+        for order, product, period, racks in zip(
+            rows["order"], rows["product"], rows["ship_period"], rows["racks"], strict=True
+        )
+    }
 
 
 def month_index(label: str) -> int:
@@ -118,10 +118,10 @@ def prepare_baseline(stored: StoredPlan, instance: Instance, *, strict: bool) ->
 
 
 def moved_racks(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """Per (order, ship period) present in either: customer, ``before``, ``after`` and
-    ``moved`` = |after - before|. A rack shifted from one period (or order) to another
-    counts once out and once in."""
-    keys = ["order", "ship_period"]
+    """Per (order, product shipped, ship period) present in either: customer, ``before``,
+    ``after`` and ``moved`` = |after - before|. A rack shifted from one period, order or
+    product (a substitute for the ordered product) to another counts once out and once in."""
+    keys = ["order", "product", "ship_period"]
     left = before[[*keys, "customer", "racks"]].rename(columns={"racks": "before"})
     right = after[[*keys, "customer", "racks"]].rename(columns={"racks": "after"})
     table = left.merge(right, on=keys, how="outer", suffixes=("_before", "_after"))
@@ -130,7 +130,7 @@ def moved_racks(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     table[["before", "after"]] = table[["before", "after"]].fillna(0).astype(float)
     table["moved"] = (table["after"] - table["before"]).abs()
     table = table[table["moved"] > 0]
-    columns = ["order", "customer", "ship_period", "before", "after", "moved"]
+    columns = ["order", "product", "customer", "ship_period", "before", "after", "moved"]
     return table[columns].sort_values(keys).reset_index(drop=True)
 
 

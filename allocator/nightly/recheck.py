@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from allocator.data.instance import Instance
 from allocator.model.stability import FROZEN_FIXED, StabilitySetup
-from allocator.nightly.baseline import Baseline
+from allocator.nightly.baseline import Baseline, cells
 from allocator.nightly.config import NightlyConfig
 from allocator.nightly.store import ProblemRow
 from allocator.plan.check import check_plan
@@ -50,17 +50,15 @@ def recheck(
     if baseline is not None and setup is not None and setup.frozen_mode == FROZEN_FIXED:
         kept = baseline.kept_racks(config.frozen_periods)
         frozen = plan.allocation[plan.allocation["ship_period"] <= config.frozen_periods]
-        planned = {
-            (o, int(t)): float(r)
-            for o, t, r in zip(frozen["order"], frozen["ship_period"], frozen["racks"], strict=True)
-        }
+        planned = cells(frozen)
         for key in sorted(set(kept) | set(planned)):
             if abs(kept.get(key, 0.0) - planned.get(key, 0.0)) > 1e-6:
+                order, product, period = key
                 problems.append(
                     ProblemRow(
                         "plan",
-                        f"frozen period changed: {key[0]}@{key[1]} ships "
-                        f"{planned.get(key, 0.0):g}, kept {kept.get(key, 0.0):g}",
+                        f"frozen period changed: {order}@{period} ships "
+                        f"{planned.get(key, 0.0):g} of {product}, kept {kept.get(key, 0.0):g}",
                     )
                 )
     return problems

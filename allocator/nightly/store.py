@@ -4,13 +4,8 @@ One schema (SQLAlchemy Core 2.x) serves both: ``sqlite:///allocator-runs.db`` (e
 the default) and ``postgresql://USER@HOST:PORT/DB`` (run through psycopg 3; the URL is
 mapped to ``postgresql+psycopg://``). Tables:
 
-* ``runs``: one row per run: status, phase, times, host and pid, lock and publish paths,
-  the instance (source, name, content hash, start label), solve outcome (status,
-  objective, bound, gap), stability cost, racks moved, exit code, message, and as JSON
-  text the options, the manifest and the summary; the HiGHS log as text.
-* ``allocation``, ``surplus``, ``deals``: the plan rows of a run (the plan of every run
-  that had one, published or not).
-* ``problems``: what was wrong: instance problems (file, row, column) or plan violations.
+``runs`` (one row per run), the plan rows of every run that had one and its problems
+(`allocator.nightly.store_tables`).
 
 A run row is inserted as ``running`` when the run starts (its own transaction, so a run
 killed later leaves a visible trace) and finished in one transaction together with its
@@ -35,105 +30,49 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 
-from allocator.plan.tables import ALLOCATION_COLUMNS, SURPLUS_COLUMNS, Plan
-
-RUNNING = "running"
-STORED = "stored"
-PUBLISHED = "published"
-INVALID = "invalid"
-INFEASIBLE = "infeasible"
-NO_PLAN = "no_plan"
-REJECTED = "rejected"
-FAILED = "failed"
-ABANDONED = "abandoned"
-UNFINISHED = (RUNNING, STORED)
-
-metadata = sa.MetaData()
-
-runs_table = sa.Table(
-    "runs",
+from allocator.nightly.store_tables import (
+    ABANDONED,
+    FAILED,
+    INFEASIBLE,
+    INVALID,
+    NO_PLAN,
+    PUBLISHED,
+    REJECTED,
+    RUNNING,
+    STORED,
+    UNFINISHED,
+    deals_table,
+    insert_plan,
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("phase", sa.String(16)),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("published_at", sa.DateTime(timezone=True)),
-    sa.Column("host", sa.String(255)),
-    sa.Column("pid", sa.Integer),
-    sa.Column("lock_path", sa.Text),
-    sa.Column("publish_path", sa.Text),
-    sa.Column("instance_source", sa.Text),
-    sa.Column("instance_name", sa.Text),
-    sa.Column("instance_hash", sa.String(64)),
-    sa.Column("instance_start", sa.String(16)),
-    sa.Column("previous_run_id", sa.Integer),
-    sa.Column("solve_status", sa.String(16)),
-    sa.Column("objective", sa.Double),
-    sa.Column("best_bound", sa.Double),
-    sa.Column("mip_gap", sa.Double),
-    sa.Column("stability_cost", sa.Double),
-    sa.Column("racks_moved", sa.Double),
-    sa.Column("exit_code", sa.Integer),
-    sa.Column("message", sa.Text),
-    sa.Column("options", sa.Text),
-    sa.Column("manifest", sa.Text),
-    sa.Column("summary", sa.Text),
-    sa.Column("solver_log", sa.Text),
+    problems_table,
+    read_allocation,
+    read_frame,
+    runs_table,
+    surplus_table,
 )
+from allocator.plan.tables import SURPLUS_COLUMNS, Plan
 
-
-def _run_id_column() -> sa.Column[int]:
-    return sa.Column(
-        "run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
-
-
-allocation_table = sa.Table(
-    "allocation",
-    metadata,
-    _run_id_column(),
-    sa.Column("order", sa.Text, primary_key=True),
-    sa.Column("ship_period", sa.Integer, primary_key=True),
-    sa.Column("customer", sa.Text, nullable=False),
-    sa.Column("segment", sa.String(16), nullable=False),
-    sa.Column("product", sa.Text, nullable=False),
-    sa.Column("period", sa.Integer, nullable=False),
-    sa.Column("racks", sa.Integer, nullable=False),
-)
-
-surplus_table = sa.Table(
-    "surplus",
-    metadata,
-    _run_id_column(),
-    sa.Column("product", sa.Text, primary_key=True),
-    sa.Column("period", sa.Integer, primary_key=True),
-    sa.Column("racks", sa.Integer, nullable=False),
-)
-
-deals_table = sa.Table(
-    "deals",
-    metadata,
-    _run_id_column(),
-    sa.Column("customer", sa.Text, primary_key=True),
-    sa.Column("accepted", sa.Integer, nullable=False),
-)
-
-problems_table = sa.Table(
-    "problems",
-    metadata,
-    _run_id_column(),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("file", sa.Text),
-    sa.Column("row", sa.Integer),
-    sa.Column("column", sa.Text),
-    sa.Column("message", sa.Text, nullable=False),
-)
-
-PLAN_TABLES = (allocation_table, surplus_table, deals_table, problems_table)
+__all__ = [  # the run statuses are part of the store's API
+    "ABANDONED",
+    "FAILED",
+    "INFEASIBLE",
+    "INVALID",
+    "NO_PLAN",
+    "PUBLISHED",
+    "REJECTED",
+    "RUNNING",
+    "STORED",
+    "UNFINISHED",
+    "ProblemRow",
+    "RunStore",
+    "StoreError",
+    "StoredPlan",
+    "display_url",
+    "engine_url",
+    "to_json",
+]
 
 
 class StoreError(RuntimeError):
@@ -258,6 +197,15 @@ class RunStore:
         elif not self._run(lambda: sa.inspect(self.engine).has_table("runs")):
             raise StoreError(f"no runs in store {display_url(url)}")
 
+    @functools.cached_property
+    def _substitute_table(self) -> bool:
+        """Whether the store has the substitute shipments table (a store made before it
+        existed and opened read-only has not; its runs have no substitutes)."""
+        return bool(sa.inspect(self.engine).has_table("substitute_allocation"))
+
+    def _has_substitute_table(self) -> bool:
+        return self._substitute_table
+
     def _run(self, action: Any) -> Any:
         try:
             return action()
@@ -314,7 +262,7 @@ class RunStore:
                 runs_table.update().where(runs_table.c.id == run_id).values(**values)
             )
             if plan is not None:
-                _insert_plan(connection, run_id, plan)
+                insert_plan(connection, run_id, plan)
             if problems:
                 connection.execute(
                     problems_table.insert(),
@@ -392,10 +340,9 @@ class RunStore:
         """A run's stored plan (empty tables for a run without one)."""
         row = self.run(run_id)
         with self.engine.connect() as connection:
-            allocation = _frame(connection, allocation_table, run_id, ALLOCATION_COLUMNS)
-            surplus = _frame(connection, surplus_table, run_id, SURPLUS_COLUMNS)
-            deals = _frame(connection, deals_table, run_id, ["customer", "accepted"])
-        allocation = allocation.sort_values(["order", "ship_period"]).reset_index(drop=True)
+            allocation = read_allocation(connection, run_id, self._has_substitute_table())
+            surplus = read_frame(connection, surplus_table, run_id, SURPLUS_COLUMNS)
+            deals = read_frame(connection, deals_table, run_id, ["customer", "accepted"])
         surplus = surplus.sort_values(["product", "period"]).reset_index(drop=True)
         accepted = pd.Series(
             deals["accepted"].astype(float).to_numpy(), index=deals["customer"].astype(str)
@@ -411,64 +358,10 @@ class RunStore:
     @_store_errors
     def problems(self, run_id: int) -> pd.DataFrame:
         with self.engine.connect() as connection:
-            frame = _frame(
+            frame = read_frame(
                 connection, problems_table, run_id, ["kind", "file", "row", "column", "message"]
             )
         return frame
-
-
-def _insert_plan(connection: Connection, run_id: int, plan: Plan) -> None:
-    allocation = plan.allocation
-    if len(allocation):
-        rows = [
-            {
-                "run_id": run_id,
-                "order": str(order),
-                "customer": str(customer),
-                "segment": str(segment),
-                "product": str(product),
-                "period": int(period),
-                "ship_period": int(ship_period),
-                "racks": round(float(racks)),
-            }
-            for order, customer, segment, product, period, ship_period, racks in zip(
-                *(allocation[column] for column in ALLOCATION_COLUMNS), strict=True
-            )
-        ]
-        connection.execute(allocation_table.insert(), rows)
-    if len(plan.surplus):
-        connection.execute(
-            surplus_table.insert(),
-            [
-                {"run_id": run_id, "product": p, "period": int(t), "racks": round(float(r))}
-                for p, t, r in zip(
-                    plan.surplus["product"],
-                    plan.surplus["period"],
-                    plan.surplus["racks"],
-                    strict=True,
-                )
-            ],
-        )
-    if len(plan.deal_accepted):
-        connection.execute(
-            deals_table.insert(),
-            [
-                {"run_id": run_id, "customer": str(c), "accepted": round(float(y))}
-                for c, y in plan.deal_accepted.items()
-            ],
-        )
-
-
-def _frame(
-    connection: Connection, table: sa.Table, run_id: int, columns: list[str]
-) -> pd.DataFrame:
-    query = sa.select(*(table.c[name] for name in columns)).where(table.c.run_id == run_id)
-    rows = connection.execute(query).all()
-    frame = pd.DataFrame([tuple(row) for row in rows], columns=columns)
-    for name in columns:
-        if isinstance(table.c[name].type, sa.Integer):
-            frame[name] = frame[name].astype("int64") if frame[name].notna().all() else frame[name]
-    return frame
 
 
 def _decode_run(row: dict[str, Any]) -> dict[str, Any]:

@@ -59,11 +59,11 @@ def small_instance(
     return load_instance(folder)
 
 
-def ship(*rows: tuple[str, int, int]) -> pd.DataFrame:
+def ship(*rows: tuple[str, int, int], product: str = "P") -> pd.DataFrame:
     customers = {"a1": "A", "a2": "A", "b1": "B", "gone": "A"}
     return pd.DataFrame(
-        [(order, customers[order], period, racks) for order, period, racks in rows],
-        columns=["order", "customer", "ship_period", "racks"],
+        [(order, customers[order], product, period, racks) for order, period, racks in rows],
+        columns=["order", "customer", "product", "ship_period", "racks"],
     )
 
 
@@ -153,7 +153,6 @@ def test_rolled_horizon_aligns_by_month(tmp_path: Path) -> None:
     instance = small_instance(tmp_path, start="2027-02", orders=orders)
     old = ship(("a1", 1, 4), ("a2", 2, 4), ("b1", 3, 4))
     old.insert(2, "segment", ["internal", "internal", "third_party"])
-    old.insert(3, "product", "P")
     old.insert(4, "period", [1, 2, 1])
     stored = StoredPlan(
         7, "2027-01", None, 1.0, Plan(old[ALLOCATION_COLUMNS], NO_SURPLUS, pd.Series(dtype=float))
@@ -166,8 +165,8 @@ def test_rolled_horizon_aligns_by_month(tmp_path: Path) -> None:
     ]
     baseline = prepare_baseline(stored, instance, strict=False)
     assert baseline.run_id == 7 and baseline.is_feasible
-    assert baseline.kept_racks(1) == {("a2", 1): 4.0}
-    assert baseline.published_racks(2) == {("b1", 2): 4.0}
+    assert baseline.kept_racks(1) == {("a2", "P", 1): 4.0}
+    assert baseline.published_racks(2) == {("b1", "P", 2): 4.0}
 
 
 def test_period_shift() -> None:
@@ -186,13 +185,20 @@ def test_moved_racks_and_stability_cost(tmp_path: Path) -> None:
         ["a1", 1, 1.0],
         ["a1", 3, 1.0],
     ]
+    # a switch of product (a substitute for the ordered one) is a change: out and in
+    switched = pd.concat([ship(("a1", 1, 3)), ship(("a1", 1, 1), product="Q")])
+    moved = moved_racks(ship(("a1", 1, 4)), switched)
+    assert moved[["order", "product", "ship_period", "moved"]].values.tolist() == [
+        ["a1", "P", 1, 1.0],
+        ["a1", "Q", 1, 1.0],
+    ]
     stored = StoredPlan(
         1,
         "2027-01",
         None,
         None,
         Plan(
-            before.assign(segment="internal", product="P", period=1)[ALLOCATION_COLUMNS],
+            before.assign(segment="internal", period=1)[ALLOCATION_COLUMNS],
             NO_SURPLUS,
             pd.Series(dtype=float),
         ),

@@ -788,9 +788,7 @@ def unshippable_commitments(tiny: Tiny) -> list[str]:
         for c, row in model.customers.items()
         if row["segment"] == "internal"
     }
-    shippable = {
-        model.orders[o]["customer"] for (o, _p), window in model.window.items() if window
-    }
+    shippable = {model.orders[o]["customer"] for (o, _p), window in model.window.items() if window}
     return sorted(c for c, racks in committed.items() if racks > 0 and c not in shippable)
 
 

@@ -46,12 +46,15 @@ class ShortageFacts:
         self.accepted = _floats(self.customers["deal_accepted"])
         self.available_from = _floats(instance.products.set_index("product")["available_from"])
         self.segments = {str(c): segment for c, segment in self.customers["segment"].items()}
+        self.allocation = allocation
         self.shipped_racks = float(allocation["racks"].sum())
         third_party = allocation["segment"] == "third_party"
         self.third_party_racks = float(allocation.loc[third_party, "racks"].sum())
         self.has_duals = marginal_values is not None
         base_dual, power_dual = _duals(marginal_values)
         periods = _period_table(instance, allocation, surplus, base_dual)
+        self.periods = periods
+        """Per (product, period): potential, stock, shipped_by, room_by, extra_cost, dual."""
         orders = _short_orders(instance, allocation, self.customers)
         orders = _add_window(orders, instance, periods)
         orders = _add_own_shipments(orders, instance, allocation)

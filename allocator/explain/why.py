@@ -25,6 +25,11 @@ every order with unserved racks, in this order:
 ``next_in_line``
     partly served, and its unit value equals the marginal value: it is the order one more
     rack would go to.
+``substitute_passed``
+    its substitute (substitutes.csv) had racks left in stock in its window: that stock is
+    kept for orders that value it more (the cheapest of them named), or the substitute is
+    worth nothing to the order by then, or another limit holds it back
+    (`allocator.explain.substitutes`).
 ``region_power``
     its region's power is full: for every t of W(o) a ``regions.csv`` row (g, t' >= t) has
     less slack than one rack of its product draws (the number: the region_power duals
@@ -58,6 +63,7 @@ from allocator.explain.reasons import (
     order_reasons,
     unexplained,
 )
+from allocator.explain.substitutes import substitute_reasons
 
 __all__ = ["REASON_ORDER", "Reason", "why_short", "why_short_column"]
 
@@ -66,6 +72,7 @@ REASON_ORDER = (
     "outbid",
     "surplus_cost",
     "next_in_line",
+    "substitute_passed",
     "region_power",
     "share_cap",
     "deal_not_worth",
@@ -92,6 +99,7 @@ def why_short(
     reasons: dict[str, list[Reason]] = {}
     for customer in facts.short_customers():
         found = order_reasons(facts, findings, customer)
+        found += substitute_reasons(facts, customer)
         found += customer_reasons(facts, customer)
         if not found:
             found.append(unexplained(facts, customer))

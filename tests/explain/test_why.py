@@ -228,3 +228,38 @@ def test_solve_writes_why_short_into_customers_csv(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     customers = pd.read_csv(out / "customers.csv").set_index("customer")
     assert customers.loc["A", "why_short"].startswith("its region's power is full (2 racks)")
+
+
+def test_substitute_with_stock_kept_for_an_order_worth_more() -> None:
+    """substitute-outbid-by-another-order: o1 is short of A; its substitute B had a rack
+    in stock in period 1, kept for o2, which takes it in period 2 at 80 (50 to o1)."""
+    folder = Path(__file__).resolve().parents[2] / "instances" / "tiny"
+    reasons = reasons_of(folder / "substitute-outbid-by-another-order")
+    passed = [reason for reason in reasons["C1"] if reason.code == "substitute_passed"]
+    assert len(passed) == 1
+    assert passed[0].figure == 80.0 and passed[0].racks == 1.0
+    assert "its substitute B had 1 rack left in stock in 2027-01" in passed[0].text
+    assert "worth USD 50 to it" in passed[0].text
+    assert "o2 takes it in 2027-02 at USD 80" in passed[0].text
+    assert "C2" not in reasons
+
+
+def test_substitute_worth_nothing_by_then(tmp_path: Path) -> None:
+    """o1 wants A (none left) and may take B, which arrives only in period 3, 2 periods
+    late at 60 a period on a price of 100: B is worth -20 to it and stays in stock."""
+    folder = build(
+        tmp_path / "instance",
+        periods=3,
+        rows={
+            "products.csv": "A,1,1,10,0,0\nB,1,1,10,0,0\n",
+            "supply.csv": "B,3,1,0,0\n",
+            "customers.csv": "C,internal,r,0,0,0\n",
+            "orders.csv": "o1,C,A,1,1,100,2,60\n",
+        },
+    )
+    (folder / "substitutes.csv").write_text(
+        "order,product,price_per_rack\no1,B,100\n", encoding="utf-8"
+    )
+    passed = [r for r in reasons_of(folder)["C"] if r.code == "substitute_passed"]
+    assert len(passed) == 1 and passed[0].figure == -20.0
+    assert "worth nothing to the order by then" in passed[0].text

@@ -1,5 +1,4 @@
-"""The run store's schema and plan rows: its tables, the run statuses, and a plan written
-into and read back from its rows.
+"""The run store's schema: its tables, the run statuses, a plan written to and read from rows.
 
 Tables:
 

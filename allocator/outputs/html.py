@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from allocator.formats import format_racks
 from allocator.outputs.folder import ResultFolder, fairness_table, lowest_internal_fill
+from allocator.outputs.generations import has_substitutes, substitute_orders
 from allocator.outputs.page_assets import PAGE, STYLE, TABLE_SCRIPT
 from allocator.outputs.page_blocks import figure_html, note_html, section_html
 from allocator.outputs.page_formats import show_money
@@ -27,10 +28,12 @@ from allocator.outputs.page_tables import (
     fairness_columns,
     marginal_columns,
     stock_columns,
+    substitute_columns,
     sweep_columns,
     table_html,
 )
 from allocator.outputs.plan_figures import (
+    generation_figure,
     heatmap_figure,
     supply_figure,
     wafer_figure,
@@ -145,6 +148,16 @@ def _plan_sections(folder: ResultFolder) -> list[str]:
             table_html("table-stock", *stock_columns(folder)),
         ),
     ]
+    if has_substitutes(folder.allocation):
+        sections.append(
+            section_html(
+                "generations",
+                "Generations: racks by ordered and shipped product",
+                note_html(_generations_note(folder)),
+                figure_html(*generation_figure(folder)),
+                table_html("table-substitutes", *substitute_columns(folder)),
+            )
+        )
     if folder.marginal_values is not None:
         sections.append(
             section_html(
@@ -164,6 +177,17 @@ def _plan_sections(folder: ResultFolder) -> list[str]:
         )
     )
     return sections
+
+
+def _generations_note(folder: ResultFolder) -> str:
+    orders = substitute_orders(folder.allocation)
+    waited = orders[orders["first_ship_period"] > orders["period"]]["order"].nunique()
+    return (
+        "Racks shipped per month by the product each order named and, hatched, racks of "
+        f"a substitute shipped instead. {orders['order'].nunique():,} orders took a "
+        f"substitute ({float(orders['racks'].sum()):,.0f} racks), {waited:,} of them "
+        "later than the month they asked for; the table lists each."
+    )
 
 
 def _why_note(folder: ResultFolder) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from allocator.outputs.folder import ResultFolder
+from allocator.outputs.generations import has_substitutes, substitute_orders
 from allocator.outputs.page_blocks import note_html
 from allocator.outputs.page_formats import (
     Formatter,
@@ -92,7 +93,29 @@ def customer_columns(folder: ResultFolder) -> list[Column]:
         ("min fill", _values(frame, "min_fill"), show_rate),
         ("shortfall", _values(frame, "shortfall_racks"), show_racks),
         ("deal", deal, show_text),
+        *_substitute_column(frame),
         ("why short", _values(frame, "why_short"), show_text),
+    ]
+
+
+def _substitute_column(customers: pd.DataFrame) -> list[Column]:
+    if "substitute_racks" not in customers.columns:
+        return []
+    return [("as substitute", _values(customers, "substitute_racks"), show_racks)]
+
+
+def substitute_columns(folder: ResultFolder) -> list[Column]:
+    """Each order served by another product than it named, with its months."""
+    frame = substitute_orders(folder.allocation)
+    return [
+        ("customer", _values(frame, "customer"), show_text),
+        ("order", _values(frame, "order"), show_text),
+        ("ordered", _values(frame, "ordered_product"), show_text),
+        ("shipped", _values(frame, "product"), show_text),
+        ("requested month", _values(frame, "period"), show_month(folder)),
+        ("first ship month", _values(frame, "first_ship_period"), show_month(folder)),
+        ("last ship month", _values(frame, "last_ship_period"), show_month(folder)),
+        ("racks", _values(frame, "racks"), show_racks),
     ]
 
 
@@ -141,6 +164,11 @@ def allocation_columns(folder: ResultFolder) -> list[Column]:
         ("customer", _values(frame, "customer"), show_text),
         ("segment", _values(frame, "segment"), show_text),
         ("product", _values(frame, "product"), show_text),
+        *(
+            [("ordered product", _values(frame, "ordered_product"), show_text)]
+            if has_substitutes(frame)
+            else []
+        ),
         ("requested month", _values(frame, "period"), show_month(folder)),
         ("ship month", _values(frame, "ship_period"), show_month(folder)),
         ("racks", _values(frame, "racks"), show_racks),

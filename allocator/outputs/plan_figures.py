@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from allocator.outputs.folder import ResultFolder
+from allocator.outputs.generations import flow_label, generation_flows
 from allocator.outputs.page_formats import money_scale, show_money
 
 SEGMENT_COLORS = {"internal": "#1f77b4", "third_party": "#ff7f0e"}
@@ -158,6 +159,38 @@ def supply_figure(folder: ResultFolder) -> tuple[Any, str, int]:
     figure.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.08})
     figure.update_xaxes(type="category")
     return figure, "chart-supply", 300 * max(1, len(products)) + 80
+
+
+def generation_figure(folder: ResultFolder) -> tuple[Any, str, int]:
+    """Racks shipped per month, stacked by ordered product and, for substitutes, the
+    product shipped instead (``trainium4 for a trainium order``: an order that waited)."""
+    import plotly.graph_objects as go
+
+    flows = generation_flows(folder.allocation)
+    months = [folder.label(t) for t in folder.period_labels]
+    figure = go.Figure()
+    pairs = flows[["ordered_product", "product"]].drop_duplicates()
+    for ordered, shipped in sorted(
+        pairs.itertuples(index=False), key=lambda pair: (pair[0] != pair[1], pair)
+    ):
+        rows = flows[(flows["ordered_product"] == ordered) & (flows["product"] == shipped)]
+        racks = dict(zip(rows["ship_period"], rows["racks"], strict=True))
+        name = flow_label(str(ordered), str(shipped))
+        figure.add_trace(
+            go.Bar(
+                x=months,
+                y=[racks.get(t, 0) for t in folder.period_labels],
+                name=name,
+                marker_pattern_shape="" if ordered == shipped else "/",
+                hovertemplate=f"{html.escape(name)} %{{x}}: %{{y:,.0f}} racks<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        barmode="stack", legend={"orientation": "h", "y": 1.08, "traceorder": "normal"}
+    )
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(title="racks shipped", tickformat=",")
+    return figure, "chart-generations", 380
 
 
 def waiting_figure(folder: ResultFolder) -> tuple[Any, str, int]:

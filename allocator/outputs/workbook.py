@@ -3,7 +3,9 @@
 Sheets: ``summary`` (outcome, objective terms, fill and fairness), ``allocation`` (racks
 per customer and ship month), ``customers`` (with ``why_short``), ``stock``,
 ``marginal_values``, ``surplus`` and ``allocation_rows`` (the CSVs as they are, plus a
-``month`` column beside each period), and ``sweep`` / ``policy_cost`` for a what-if
+``month`` column beside each period), with substitutes ``generations`` (racks per month
+by ordered and shipped product) and ``substitutes`` (each order served by another
+product), and ``sweep`` / ``policy_cost`` for a what-if
 folder. Cells hold the CSVs' numbers unrounded; only the number format rounds what is
 shown. Every sheet has a frozen, bold header row and a filter.
 """
@@ -23,6 +25,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from allocator.outputs.folder import ResultFolder, fairness_table, lowest_internal_fill
+from allocator.outputs.generations import generation_flows, has_substitutes, substitute_orders
 
 RACKS = "#,##0"
 RACKS_FRACTION = "#,##0.0"
@@ -62,6 +65,15 @@ COLUMN_FORMATS = {
 }
 """Number formats by CSV column; money-like names not listed get `MONEY`."""
 
+PERIOD_COLUMNS = {
+    "period": "month",
+    "ship_period": "ship_month",
+    "first_ship_period": "first_ship_month",
+    "last_ship_period": "last_ship_month",
+}
+"""Period columns and the month column shown beside each."""
+MONTH_COLUMNS = {month: period for period, month in PERIOD_COLUMNS.items()}
+
 
 def write_workbook(folder: ResultFolder, path: Path) -> None:
     """Every sheet the folder has data for, saved to ``path``."""
@@ -69,6 +81,7 @@ def write_workbook(folder: ResultFolder, path: Path) -> None:
     first = book.active
     assert first is not None
     book.remove(first)
+    substitutes = has_substitutes(folder.allocation)
     if folder.has_plan:
         _summary_sheet(book.create_sheet("summary"), folder)
         _allocation_pivot(book.create_sheet("allocation"), folder)
@@ -78,6 +91,8 @@ def write_workbook(folder: ResultFolder, path: Path) -> None:
         ("marginal_values", folder.marginal_values),
         ("surplus", folder.surplus),
         ("allocation_rows", folder.allocation),
+        ("generations", generation_flows(folder.allocation) if substitutes else None),
+        ("substitutes", substitute_orders(folder.allocation) if substitutes else None),
         ("sweep", folder.sweep),
         ("policy_cost", folder.policy_cost),
     ]
@@ -133,16 +148,15 @@ def _table_sheet(sheet: Worksheet, frame: pd.DataFrame, folder: ResultFolder) ->
     columns: list[tuple[str, str | None]] = []
     for column in frame.columns:
         columns.append((str(column), str(column)))
-        if column in ("period", "ship_period"):
-            label = "month" if column == "period" else "ship_month"
-            columns.append((label, None))
+        if column in PERIOD_COLUMNS:
+            columns.append((PERIOD_COLUMNS[column], None))
     _header(sheet, 1, [header for header, _ in columns])
     widths = {index: len(header) + 2 for index, (header, _) in enumerate(columns, start=1)}
     for row_number, row in enumerate(frame.itertuples(index=False), start=2):
         values = dict(zip(frame.columns, row, strict=True))
         for index, (header, source) in enumerate(columns, start=1):
             if source is None:
-                period_column = "period" if header == "month" else "ship_period"
+                period_column = MONTH_COLUMNS[header]
                 value: Any = folder.label(values[period_column])
                 fmt = None
             else:

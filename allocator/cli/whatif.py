@@ -36,7 +36,9 @@ def whatif(
         list[str] | None,
         typer.Option(
             help="policy.KEY=V1,V2 sets a policy value; TABLE.COLUMN=F1,F2 multiplies a column "
-            "(counts rounded, values kept in range). Repeat for a Cartesian product."
+            "(counts rounded, values kept in range); delay.PRODUCT=K1,K2 moves the product's "
+            "first month and supply K months later (its cost: slip_cost_PRODUCT in "
+            "sweep.csv). Repeat for a Cartesian product."
         ),
     ] = None,
     policy_cost: Annotated[
@@ -74,6 +76,7 @@ def whatif(
     from allocator.whatif.spec import (
         SweepSpec,
         WhatifError,
+        check_delays,
         check_scheduler_address,
         check_varies,
         parse_surplus_scales,
@@ -90,6 +93,10 @@ def whatif(
     except (WhatifError, OutputError) as error:
         raise fail(str(error), ExitCode.INVALID) from None
     instance = load(instance_path)
+    try:
+        check_delays(varies, instance)
+    except WhatifError as error:
+        raise fail(str(error), ExitCode.INVALID) from None
     options = RunOptions(
         SolverOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads),
         strict=strict,

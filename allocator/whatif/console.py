@@ -29,7 +29,10 @@ def print_sweep(report: SweepReport, quiet: bool = False) -> None:
     table = report.table
     if not quiet and len(table) <= MAX_ROWS_SHOWN:
         rows = Table(title=f"what-if sweep: {report.out_dir}")
-        for column in ("scenario", "status", "objective", "gap", "internal waiting", "per wafer"):
+        slips = [column for column in table.columns if column.startswith("slip_cost_")]
+        headers = ["scenario", "status", "objective", "gap", "internal waiting", "per wafer"]
+        headers += [column.replace("_", " ") for column in slips]
+        for column in headers:
             left = column in ("scenario", "status")
             rows.add_column(column, justify="left" if left else "right", overflow="fold")
         for row in table.to_dict("records"):
@@ -41,6 +44,7 @@ def print_sweep(report: SweepReport, quiet: bool = False) -> None:
                 "-" if _missing(gap) else f"{float(gap):.2%}",
                 _money(row["internal_waiting_list_racks"]),
                 _money(row["marginal_value_per_wafer"]),
+                *(_money(row[column]) for column in slips),
             )
         console.print(rows)
     if not quiet and report.policy_costs is not None:

@@ -122,7 +122,9 @@ def sweep_table(
             "policy_dropped": scenario.policy or "",
             "surplus_scale": scenario.surplus_scale,
         }
-        record |= {target.name: scenario.value(target, base) for target in targets}
+        record |= {
+            target.name: _coordinate(target, scenario.value(target, base)) for target in targets
+        }
         record |= {column: None for column in METRIC_COLUMNS}
         record |= rows.get(scenario.name, {"status": "pending"})
         record["hash"] = hashes[scenario.name][:16]
@@ -131,7 +133,39 @@ def sweep_table(
     columns += [target.name for target in targets] + [*METRIC_COLUMNS, "hash"]
     table = pd.DataFrame.from_records(records, columns=columns)
     table["marginal_value_per_wafer"] = marginal_values_per_wafer(table, targets)
+    for target in targets:
+        if target.is_delay:
+            table.insert(
+                list(table.columns).index("hash"),
+                slip_cost_column(target),
+                slip_costs(table, target, targets),
+            )
     return table
+
+
+def _coordinate(target: Target, value: float) -> float | int:
+    """A delay is whole months; other values as they are."""
+    return int(value) if target.is_delay else value
+
+
+def slip_cost_column(target: Target) -> str:
+    """``slip_cost_trainium4`` for ``delay.trainium4``."""
+    return f"slip_cost_{target.column}"
+
+
+def slip_costs(table: pd.DataFrame, delay: Target, targets: Sequence[Target]) -> pd.Series:
+    """What a product's delay costs: the objective with the product on time (delay 0) at
+    the same surplus scale and other values, minus this row's objective (sweep rows only;
+    0 at delay 0). The difference of the plans found: exact at --mip-gap 0."""
+    costs = pd.Series(np.nan, index=table.index, dtype="float64")
+    sweep = table[table["kind"] == "sweep"]
+    keys = ["surplus_scale", *(t.name for t in targets if t != delay)]
+    objective = pd.to_numeric(sweep["objective"], errors="coerce")
+    for _, line in sweep.groupby(keys, sort=False, dropna=False):
+        on_time = objective[line.index][line[delay.name] == 0]
+        if len(on_time) == 1:
+            costs.loc[line.index] = on_time.iloc[0] - objective[line.index]
+    return costs
 
 
 def marginal_values_per_wafer(table: pd.DataFrame, targets: Sequence[Target]) -> pd.Series:

@@ -60,8 +60,9 @@ def scenario_name(parts: Sequence[str]) -> str:
 
 
 def change_label(target: Target, value: float) -> str:
-    """``policy.third_party_max_share-0.35`` (set) or ``orders.price_per_rack-x0.9`` (factor)."""
-    prefix = "" if target.is_policy else "x"
+    """``policy.third_party_max_share-0.35`` (set), ``orders.price_per_rack-x0.9`` (factor)
+    or ``delay.trainium4-3`` (months)."""
+    prefix = "" if target.is_policy or target.is_delay else "x"
     return f"{target.name}-{prefix}{format_number(value)}"
 
 
@@ -121,6 +122,34 @@ def scaled_column(frame: pd.DataFrame, target: Target, factor: float) -> pd.Data
     return frame.assign(**{target.column: scaled})
 
 
+DELAYED_SUPPLY_COLUMNS = ("base_racks", "surplus_max_racks", "surplus_cost")
+"""supply.csv columns that move with a delayed product."""
+
+
+def delayed_product(
+    tables: dict[str, pd.DataFrame], product: str, months: int
+) -> dict[str, pd.DataFrame]:
+    """The tables with ``product`` arriving ``months`` later: its ``available_from`` + k
+    and its supply rows moved k months later (month t gets what month t - k had; the
+    first k months get no racks, racks planned past the horizon are lost). Its orders,
+    prices and initial inventory stay. k = 0 returns the tables as they are."""
+    if months == 0:
+        return tables
+    products = tables["products"].copy()
+    own = products["product"] == product
+    products.loc[own, "available_from"] = products.loc[own, "available_from"] + months
+    supply = tables["supply"].copy()
+    own_rows = (supply["product"] == product).to_numpy()
+    periods = supply.loc[own_rows, "period"].to_numpy()
+    for column in DELAYED_SUPPLY_COLUMNS:
+        values = supply.loc[own_rows, column].to_numpy()
+        by_period = dict(zip(periods.tolist(), values.tolist(), strict=True))
+        before = by_period[int(periods.min())] if column == "surplus_cost" else 0
+        moved = [by_period.get(period - months, before) for period in periods.tolist()]
+        supply.loc[own_rows, column] = np.asarray(moved, dtype=values.dtype)
+    return tables | {"products": products, "supply": supply}
+
+
 def scenario_instance(base: Instance, scenario: Scenario) -> Instance:
     """The base instance with the scenario's changes, derived data rebuilt."""
     tables = base_tables(base)
@@ -130,6 +159,8 @@ def scenario_instance(base: Instance, scenario: Scenario) -> Instance:
     for target, value in scenario.changes:
         if target.is_policy:
             policy = dataclasses.replace(policy, **{target.column: value})
+        elif target.is_delay:
+            tables = delayed_product(tables, target.column, int(value))
         else:
             tables[target.table] = scaled_column(tables[target.table], target, value)
     settings = dataclasses.replace(base.settings, policy=policy)

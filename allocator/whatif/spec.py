@@ -3,7 +3,9 @@
 A sweep is a list of `Scenario` values, each a small set of changes to the base
 instance: a multiplier on the foundry's surplus wafers (``--surplus-scale``), a policy
 value set (``--vary policy.KEY=V,...``), a table column multiplied
-(``--vary TABLE.COLUMN=F,...``); several axes make their Cartesian product.
+(``--vary TABLE.COLUMN=F,...``), a product's supply delayed by k months
+(``--vary delay.PRODUCT=K,...``, the Trainium4 slip); several axes make their Cartesian
+product.
 ``--policy-cost`` adds the base instance and, for each policy, the base instance without
 it (`POLICY_DROPS`).
 """
@@ -50,9 +52,14 @@ def check_scheduler_address(address: str) -> None:
 POLICY_KEYS: tuple[str, ...] = tuple(item.name for item in dataclasses.fields(Policy))
 
 
+DELAY = "delay"
+"""``--vary delay.PRODUCT=K,...``: the product's supply arrives K months later."""
+
+
 @dataclass(frozen=True, order=True)
 class Target:
-    """What a ``--vary`` changes: ``policy.KEY`` (set) or ``TABLE.COLUMN`` (multiplied)."""
+    """What a ``--vary`` changes: ``policy.KEY`` (set), ``TABLE.COLUMN`` (multiplied) or
+    ``delay.PRODUCT`` (the product's available_from and supply moved K months later)."""
 
     table: str
     column: str
@@ -65,9 +72,16 @@ class Target:
     def is_policy(self) -> bool:
         return self.table == "policy"
 
+    @property
+    def is_delay(self) -> bool:
+        return self.table == DELAY
+
     def base_value(self, instance: Instance) -> float:
-        """The value that leaves the instance as it is: the policy value or factor 1."""
-        return float(getattr(instance.policy, self.column)) if self.is_policy else 1.0
+        """The value that leaves the instance as it is: the policy value, factor 1 or a
+        delay of 0 months."""
+        if self.is_policy:
+            return float(getattr(instance.policy, self.column))
+        return 0.0 if self.is_delay else 1.0
 
 
 SURPLUS_WAFERS = Target("foundry", "surplus_wafers")
@@ -185,13 +199,16 @@ def parse_surplus_scales(text: str) -> tuple[float, ...]:
 
 
 def parse_target(name: str) -> Target:
-    """``policy.KEY`` or ``TABLE.COLUMN`` with a numeric, non-period column."""
+    """``policy.KEY``, ``TABLE.COLUMN`` with a numeric, non-period column, or
+    ``delay.PRODUCT`` (the product is checked against the instance, `check_delays`)."""
     table, dot, column = name.strip().partition(".")
     if not dot or not table or not column:
         raise WhatifError(
-            f"--vary {name!r}: name policy.KEY or TABLE.COLUMN (for example "
-            "policy.third_party_max_share or orders.price_per_rack)"
+            f"--vary {name!r}: name policy.KEY, TABLE.COLUMN or delay.PRODUCT (for example "
+            "policy.third_party_max_share, orders.price_per_rack or delay.trainium4)"
         )
+    if table == DELAY:
+        return Target(table, column)
     if table == "policy":
         if column not in POLICY_KEYS:
             raise WhatifError(
@@ -199,7 +216,7 @@ def parse_target(name: str) -> Target:
             )
         return Target(table, column)
     if table not in TABLES:
-        known = ", ".join(["policy", *TABLES])
+        known = ", ".join(["policy", DELAY, *TABLES])
         raise WhatifError(f"--vary {name!r}: unknown table {table!r} (known: {known})")
     scalable = scalable_columns(table)
     if column not in scalable:
@@ -221,7 +238,9 @@ def scalable_columns(table: str) -> list[str]:
 
 
 def parse_vary(text: str) -> Vary:
-    """``NAME=V1,V2,...``: policy values are set (and must be in range), factors >= 0."""
+    """``NAME=V1,V2,...``: policy values are set (and must be in range), factors >= 0,
+    delays whole months >= 0 (0, the product on time, is added first where not given:
+    a slip's cost is measured against it)."""
     name, equals, values_text = text.partition("=")
     if not equals or not values_text.strip():
         raise WhatifError(f"--vary {text!r}: write NAME=V1,V2,... (for example policy.KEY=0.2,0.5)")
@@ -237,9 +256,39 @@ def parse_vary(text: str) -> Vary:
                     f"--vary {target.name}: {value:g} is out of range "
                     f"[{setting.minimum}, {setting.maximum if setting.maximum is not None else ''}]"
                 )
+    elif target.is_delay:
+        wrong = [value for value in values if value < 0 or not float(value).is_integer()]
+        if wrong:
+            raise WhatifError(
+                f"--vary {target.name}: a delay is a whole number of months >= 0 (got {wrong[0]:g})"
+            )
+        if 0.0 not in values:
+            values = (0.0, *values)
     elif any(value < 0 for value in values):
         raise WhatifError(f"--vary {target.name}: factors must be >= 0")
     return Vary(target, values)
+
+
+def check_delays(varies: Sequence[Vary], instance: Instance) -> None:
+    """Every ``delay.PRODUCT`` names a product of the instance, and its latest delay
+    leaves the product's first month inside the horizon; `WhatifError` otherwise."""
+    products = instance.products.set_index("product")["available_from"]
+    for vary in varies:
+        if not vary.target.is_delay:
+            continue
+        product = vary.target.column
+        if product not in products.index:
+            raise WhatifError(
+                f"--vary {vary.target.name}: unknown product {product!r} "
+                f"(known: {', '.join(map(str, products.index))})"
+            )
+        latest = int(products[product]) + int(max(vary.values))
+        if latest > instance.periods:
+            raise WhatifError(
+                f"--vary {vary.target.name}: a delay of {max(vary.values):g} months moves "
+                f"{product}'s first month to {latest}, past the last period "
+                f"({instance.periods})"
+            )
 
 
 def check_varies(varies: Sequence[Vary]) -> None:

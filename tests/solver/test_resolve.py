@@ -40,12 +40,26 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def with_substitutes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated instance where half the orders may take the other generation."""
+    folder = tmp_path_factory.mktemp("substitutes") / "instance"
+    generate_instance(folder, regions=2, buyers=6, periods=16, seed=3, substitute_share=0.5)
+    return folder
+
+
 INSTANCES = {
-    "base-2027": lambda small: BASE_2027,
-    "small": lambda small: small,
-    "tiny-foundry-surplus-shared": lambda small: TINY / "foundry-surplus-shared",
-    "tiny-third-party-share-binding": lambda small: TINY / "third-party-share-binding",
+    "base-2027": lambda generated: BASE_2027,
+    "small": lambda generated: generated["small"],
+    "substitutes": lambda generated: generated["substitutes"],
+    "tiny-foundry-surplus-shared": lambda generated: TINY / "foundry-surplus-shared",
+    "tiny-third-party-share-binding": lambda generated: TINY / "third-party-share-binding",
 }
+
+
+@pytest.fixture(scope="module")
+def generated(small: Path, with_substitutes: Path) -> dict[str, Path]:
+    return {"small": small, "substitutes": with_substitutes}
 
 
 def change(table: str, column: str, value: float) -> tuple[tuple[Target, float], ...]:
@@ -72,6 +86,9 @@ IN_PLACE: dict[str, Scenario] = {
     "onboarding-cost": Scenario("s", "sweep", changes=change("customers", "onboarding_cost", 0.3)),
     "service-margin": Scenario("s", "sweep", changes=change("services", "margin_per_rack", 1.3)),
     "attach-rate": Scenario("s", "sweep", changes=change("attach", "attach_rate", 0.7)),
+    "substitute-price": Scenario(
+        "s", "sweep", changes=change("substitutes", "price_per_rack", 0.6)
+    ),
     "region-power": Scenario("s", "sweep", changes=change("regions", "power_kw", 0.8)),
     "order-racks": Scenario("s", "sweep", changes=change("orders", "racks", 0.8)),
     "min-fill": Scenario("s", "sweep", changes=change("customers", "min_fill", 0.5)),
@@ -128,12 +145,14 @@ def assert_same_arrays(updated: CompiledModel, rebuilt: CompiledModel) -> None:
 
 @pytest.mark.parametrize("kind", list(IN_PLACE))
 @pytest.mark.parametrize("name", list(INSTANCES))
-def test_in_place_arrays_equal_a_rebuild(small: Path, name: str, kind: str) -> None:
-    path = INSTANCES[name](small)
+def test_in_place_arrays_equal_a_rebuild(generated: dict[str, Path], name: str, kind: str) -> None:
+    path = INSTANCES[name](generated)
     options = ModelOptions()
     base, compiled = compiled_base(path, options)
     variant = scenario_instance(base, IN_PLACE[kind])
-    if name in ("base-2027", "small"):  # the change changes something here
+    if name in ("base-2027", "small", "substitutes") and (
+        kind != "substitute-price" or len(base.substitutes)
+    ):  # the change changes something here
         assert variant.content_hash != base.content_hash
     assert resolve.rebuild_reason(compiled, variant) is None
     updated = compiled.update(variant)
@@ -193,6 +212,10 @@ REBUILT: dict[str, tuple[Scenario, str]] = {
         Scenario("s", "sweep", changes=change("orders", "max_delay", 2.0)),
         "order windows",
     ),
+    "product-delay": (
+        Scenario("s", "sweep", changes=change("delay", "trainium4", 1.0)),
+        "order windows",
+    ),
     "wafers-per-rack": (
         Scenario("s", "sweep", changes=change("products", "wafers_per_rack", 2.0)),
         "wafers per rack",
@@ -205,9 +228,9 @@ REBUILT: dict[str, tuple[Scenario, str]] = {
 
 
 @pytest.mark.parametrize("kind", list(REBUILT))
-@pytest.mark.parametrize("name", ["base-2027", "small"])
-def test_structural_changes_are_rebuilt(small: Path, name: str, kind: str) -> None:
-    base, compiled = compiled_base(INSTANCES[name](small), ModelOptions())
+@pytest.mark.parametrize("name", ["base-2027", "small", "substitutes"])
+def test_structural_changes_are_rebuilt(generated: dict[str, Path], name: str, kind: str) -> None:
+    base, compiled = compiled_base(INSTANCES[name](generated), ModelOptions())
     scenario, reason = REBUILT[kind]
     variant = scenario_instance(base, scenario)
     assert reason in (resolve.rebuild_reason(compiled, variant) or "")

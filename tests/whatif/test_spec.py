@@ -20,7 +20,7 @@ from tests.whatif.helpers import cli
         ("orders.prize=1", "unknown column 'prize' in orders"),
         ("orders.customer=1", "not scalable 'customer'"),
         ("orders.period=2", "not scalable 'period'"),
-        ("price_per_rack=1", "policy.KEY or TABLE.COLUMN"),
+        ("price_per_rack=1", "policy.KEY, TABLE.COLUMN or delay.PRODUCT"),
         ("orders.price_per_rack", "NAME=V1,V2"),
         ("orders.price_per_rack=1,x", "'x' is not a number"),
         ("orders.price_per_rack=-1", "factors must be >= 0"),

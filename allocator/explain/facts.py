@@ -58,7 +58,9 @@ class ShortageFacts:
         orders = _short_orders(instance, allocation, self.customers)
         orders = _add_window(orders, instance, periods)
         orders = _add_own_shipments(orders, instance, allocation)
-        self.orders = _add_power_block(orders, instance, allocation, power_dual)
+        self.region_power = _region_power_rows(instance, allocation, power_dual)
+        """Per region, its regions.csv rows with the kW the plan delivers by each."""
+        self.orders = _add_power_block(orders, instance, self.region_power)
         self.columns = {name: self.orders[name].to_numpy() for name in self.orders.columns}
         self.by_customer = {str(c): rows for c, rows in _positions(self.orders, "customer")}
         self.suppliable = _suppliable_racks(self.orders)
@@ -223,15 +225,17 @@ ORDER_COLUMNS = [
 def _short_orders(
     instance: Instance, allocation: pd.DataFrame, customers: pd.DataFrame
 ) -> pd.DataFrame:
-    """Orders with unserved racks: ``short`` racks, and ``below_fill`` when their internal
-    customer is short of its committed fill (each rack then also saves the penalty)."""
+    """Orders with unserved racks: ``short`` racks, and ``penalty_racks``: how much of the
+    shortfall penalty one more rack saves, min(1, its internal customer's shortfall) (a
+    plan 0.04 racks short of the committed fill saves 0.04 of the penalty with a rack)."""
     orders = instance.orders.copy()
     shipped = allocation.groupby("order")["racks"].sum()
     orders["shipped"] = orders["order"].map(shipped).fillna(0.0)
     orders["short"] = orders["racks"] - orders["shipped"]
     orders = orders.loc[orders["short"] > SHORT_TOLERANCE, ORDER_COLUMNS].reset_index(drop=True)
     shortfall = orders["customer"].map(customers["shortfall_racks"]).fillna(0.0)
-    orders["below_fill"] = shortfall.astype(float) > SHORT_TOLERANCE
+    shortfall = shortfall.astype(float)
+    orders["penalty_racks"] = shortfall.where(shortfall > SHORT_TOLERANCE, 0.0).clip(upper=1.0)
     orders["window_length"] = (orders["last_ship"] - orders["first_ship"] + 1).clip(lower=0)
     return orders
 
@@ -274,14 +278,14 @@ def _add_window(orders: pd.DataFrame, instance: Instance, periods: pd.DataFrame)
 def _window_rows(orders: pd.DataFrame, instance: Instance, periods: pd.DataFrame) -> pd.DataFrame:
     """One row per (short order, period of its window) with that period's facts and the
     order's unit value there."""
-    needed = ["order", "product", "first_ship", "below_fill", "window_length"]
+    needed = ["order", "product", "first_ship", "penalty_racks", "window_length"]
     served = orders.loc[orders["window_length"] > 0, needed]
     rows = served.loc[served.index.repeat(served["window_length"])]
     period = rows["first_ship"] + rows.groupby(level=0).cumcount()
     facts = periods.reindex(pd.MultiIndex.from_arrays([rows["product"], period]))
     penalty = float(instance.policy.internal_shortfall_penalty)
     rack_value = instance.rack_value(instance.order_rows(rows["order"]), period.to_numpy())
-    value = pd.Series(rack_value, index=rows.index) + penalty * rows["below_fill"]
+    value = pd.Series(rack_value, index=rows.index) + penalty * rows["penalty_racks"]
     window = pd.DataFrame(
         {
             "row": rows.index,
@@ -315,7 +319,7 @@ def _add_own_shipments(
 
 
 def _add_power_block(
-    orders: pd.DataFrame, instance: Instance, allocation: pd.DataFrame, power_dual: pd.DataFrame
+    orders: pd.DataFrame, instance: Instance, power: dict[str, RegionRows]
 ) -> pd.DataFrame:
     """The earliest ``regions.csv`` row of its region at or after ``last_ship`` with less
     slack than one rack of its product draws: it blocks every period of the window
@@ -327,7 +331,6 @@ def _add_power_block(
         for column in ("block_period", "block_used_kw", "block_limit_kw", "power_value")
     }
     rack_kw = orders["product"].map(instance.products.set_index("product")["power_kw"])
-    power = _region_power_rows(instance, allocation, power_dual)
     first, last = orders["first_ship"].to_numpy(), orders["last_ship"].to_numpy()
     served = pd.DataFrame({"region": orders["region"], "kw": rack_kw})
     served = served[orders["window_length"] > 0]
@@ -352,7 +355,7 @@ def _add_power_block(
     return orders
 
 
-class _RegionRows(NamedTuple):
+class RegionRows(NamedTuple):
     """A region's ``regions.csv`` rows by period: the limit, the kW the plan delivers to
     it by then and (with duals) the region_power duals summed from each row on, with a
     trailing 0 for "after the last row"."""
@@ -365,7 +368,7 @@ class _RegionRows(NamedTuple):
 
 def _region_power_rows(
     instance: Instance, allocation: pd.DataFrame, power_dual: pd.DataFrame
-) -> dict[str, _RegionRows]:
+) -> dict[str, RegionRows]:
     """Every region's regions.csv rows with the kW the plan delivers to it by each."""
     power_kw = instance.products.set_index("product")["power_kw"]
     region_of = instance.orders.set_index("order")["region"]
@@ -399,7 +402,7 @@ def _region_power_rows(
         dual_from = None
         if dual is not None:
             dual_from = np.append(np.cumsum(dual[rows][::-1])[::-1], 0.0)
-        power[str(region)] = _RegionRows(period[rows], limit_kw[rows], by_then[at], dual_from)
+        power[str(region)] = RegionRows(period[rows], limit_kw[rows], by_then[at], dual_from)
     return power
 
 

@@ -263,3 +263,63 @@ def test_substitute_worth_nothing_by_then(tmp_path: Path) -> None:
     passed = [r for r in reasons_of(folder)["C"] if r.code == "substitute_passed"]
     assert len(passed) == 1 and passed[0].figure == -20.0
     assert "worth nothing to the order by then" in passed[0].text
+
+
+def test_substitute_blocked_by_region_power(tmp_path: Path) -> None:
+    """o1 wants 2 racks of A (one made); its substitute B (one made, 90 a rack) would fit
+    the stock but not the region: A's rack draws 10 of the 20 kW, one of B 15."""
+    folder = build(
+        tmp_path / "instance",
+        {
+            "products.csv": "A,1,1,10,0,0\nB,1,1,15,0,0\n",
+            "supply.csv": "A,1,1,0,0\nB,1,1,0,0\n",
+            "customers.csv": "C,internal,r,0,0,0\n",
+            "orders.csv": "o1,C,A,1,2,100,0,0\n",
+            "regions.csv": "r,1,20\n",
+        },
+    )
+    (folder / "substitutes.csv").write_text(
+        "order,product,price_per_rack\no1,B,90\n", encoding="utf-8"
+    )
+    passed = [r for r in reasons_of(folder)["C"] if r.code == "substitute_passed"]
+    assert len(passed) == 1 and passed[0].figure == 90.0  # what the rack would gain
+    assert "its region's power is full: r has used 10 of 20 kW by 2027-01" in passed[0].text
+    assert "a rack of B draws 15 kW" in passed[0].text
+
+
+def test_substitute_values_only_the_shortfall_a_rack_removes(tmp_path: Path) -> None:
+    """C (min fill 0.5 of 3 racks: 1.5) gets the one A rack and stays 0.5 short; B's one
+    rack is worth 10 + 0.5 x 1000 = 510 to it, not 1,010, and goes to o2 at 600."""
+    folder = build(
+        tmp_path / "instance",
+        {
+            "products.csv": "A,1,1,10,0,0\nB,1,1,10,0,0\n",
+            "supply.csv": "A,1,1,0,0\nB,1,1,0,0\n",
+            "customers.csv": "C,internal,r,0.5,0,0\nD,internal,r,0,0,0\n",
+            "orders.csv": "o1,C,A,1,3,10,0,0\no2,D,B,1,1,600,0,0\n",
+        },
+        penalty=1000.0,
+    )
+    (folder / "substitutes.csv").write_text(
+        "order,product,price_per_rack\no1,B,10\n", encoding="utf-8"
+    )
+    passed = [r for r in reasons_of(folder)["C"] if r.code == "substitute_passed"]
+    assert passed == []  # B's rack ships to o2 in month 1: no stock was left
+    folder_two = build(
+        tmp_path / "later",
+        {
+            "products.csv": "A,1,1,10,0,0\nB,1,1,10,0,0\n",
+            "supply.csv": "A,1,1,0,0\nA,2,0,0,0\nB,1,1,0,0\nB,2,0,0,0\n",
+            "customers.csv": "C,internal,r,0.5,0,0\nD,internal,r,0,0,0\n",
+            "orders.csv": "o1,C,A,1,3,10,0,0\no2,D,B,2,1,600,0,0\n",
+        },
+        periods=2,
+        penalty=1000.0,
+    )
+    (folder_two / "substitutes.csv").write_text(
+        "order,product,price_per_rack\no1,B,10\n", encoding="utf-8"
+    )
+    passed = [r for r in reasons_of(folder_two)["C"] if r.code == "substitute_passed"]
+    assert len(passed) == 1 and passed[0].figure == 600.0
+    assert "a rack of B worth USD 510 to it" in passed[0].text
+    assert "o2 takes it in 2027-02 at USD 600" in passed[0].text

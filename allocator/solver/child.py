@@ -176,6 +176,11 @@ class HighsChild:
                 self._changed.wait(None if math.isinf(left) else left)
             return self.final is not None and (not lp or self.lp is not None)
 
+    @property
+    def exit_code(self) -> int | None:
+        """The child's exit code once it has ended (negative: the signal that ended it)."""
+        return self._process.poll()
+
     def kill(self) -> None:
         """End the child if it still runs; everything received so far is kept."""
         with contextlib.suppress(OSError):

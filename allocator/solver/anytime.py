@@ -148,7 +148,10 @@ class _Plans(threading.Thread):
         try:
             rounded = self._round()
             if not rounded:
-                self._add("greedy", greedy_plan(self.instance, self.stopped.is_set))
+                started = time.perf_counter()
+                plan = greedy_plan(self.instance, self.stopped.is_set)
+                self.seconds += time.perf_counter() - started
+                self._add("greedy", plan)
             while not rounded and not self.stopped.wait(0.2):
                 rounded = self._round()
         except Stopped:
@@ -237,9 +240,10 @@ def solve_by_deadline(
         outcome = _outcome(child, deadline, is_mip=is_mip, relax=relax)
         waited = time.monotonic()
         timings["highs"] = waited - deadline.started  # in the child, with its start
-        if beside is not None:
+        lp_needed = lp_wanted or outcome.termination != Termination.OPTIMAL
+        if beside is not None and lp_needed:
             beside.relaxation(deadline.stop)
-        elif lp_after is not None:
+        elif lp_after is not None and lp_needed:
             child.wait(deadline.stop, lp=True)
         timings["lp_relaxation_wait"] = time.monotonic() - waited
         candidates: list[_Candidate] = []

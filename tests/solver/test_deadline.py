@@ -14,6 +14,7 @@ import csv
 import json
 import math
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -237,6 +238,83 @@ def test_a_solve_that_finishes_in_time_writes_the_same_files(tmp_path: Path) -> 
             summary.pop(key)
         summary["instance"].pop("source")
     assert one == other
+
+
+def _children_of(pid: int) -> list[int]:
+    """Running HiGHS children started by process ``pid`` (their command line names it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            words = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"allocator.solver.child" in words and str(pid).encode() in words:
+            found.append(int(proc.name))
+    return found
+
+
+def _stalled_solve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> subprocess.Popen[str]:
+    """``allocator solve`` with a 60 s limit whose HiGHS child is stuck after its start,
+    once its children are running."""
+    monkeypatch.setenv(STALL_ENVIRONMENT, "1:600")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "allocator",
+            "solve",
+            BASE,
+            "--out",
+            tmp_path / "out",
+            "-q",
+            "--time-limit",
+            "60",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    waited = time.monotonic()
+    while len(_children_of(process.pid)) < 2 and time.monotonic() - waited < 30:
+        time.sleep(0.1)
+    assert len(_children_of(process.pid)) == 2  # the MIP and the LP beside it
+    return process
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc (Linux)")
+def test_ctrl_c_stops_the_children_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    process = _stalled_solve(tmp_path, monkeypatch)
+    children = _children_of(process.pid)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and not (tmp_path / "out").exists()
+    time.sleep(0.5)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc (Linux)")
+def test_children_die_with_a_killed_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL leaves the parent no time to stop its children: they end with it
+    (PR_SET_PDEATHSIG) instead of running on to their time limit."""
+    process = _stalled_solve(tmp_path, monkeypatch)
+    children = _children_of(process.pid)
+    process.kill()
+    process.communicate(timeout=30)
+    waited = time.monotonic()
+    while [pid for pid in children if _alive(pid)] and time.monotonic() - waited < 5:
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def test_deadline_grace() -> None:

@@ -122,6 +122,9 @@ class CompiledModel:
     compile_seconds: float
     start: np.ndarray | None = None
     """A feasible solution to start HiGHS from (the variables' Pyomo values), if complete."""
+    stage_costs: tuple[np.ndarray, ...] = ()
+    """The lexicographic rule's stage objectives before profit, in the order solved, as
+    cost vectors over the columns (`allocator.model.priority`); empty under profit."""
 
     @functools.cached_property
     def row_names(self) -> list[str]:
@@ -178,7 +181,30 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
         lp.offset_,
         time.perf_counter() - started,
         read_start(columns),
+        _stage_costs(model, columns),
     )
+
+
+def _stage_costs(model: pyo.ConcreteModel, columns: list[pyo.Var]) -> tuple[np.ndarray, ...]:
+    """The deactivated stage objectives ``priority_stage`` (linear expressions of the
+    model's columns) as cost vectors, in their order."""
+    stages = model.component("priority_stage")
+    if stages is None or not len(stages):
+        return ()
+    column_of = {id(var): column for column, var in enumerate(columns)}
+    costs = []
+    for objective in stages.values():
+        cost = np.zeros(len(columns))
+        expression = objective.expr
+        terms = zip(
+            getattr(expression, "linear_coefs", ()),
+            getattr(expression, "linear_vars", ()),
+            strict=True,
+        )  # a stage over no column (a tier whose windows are all empty) is the constant 0
+        for coef, var in terms:
+            cost[column_of[id(var)]] += coef
+        costs.append(cost)
+    return tuple(costs)
 
 
 LP_BESIDE_MIN_COLUMNS = 50_000
@@ -239,6 +265,7 @@ def with_arrays(
         compiled.objective_offset,
         time.perf_counter() - started,
         start,
+        compiled.stage_costs,
     )
 
 

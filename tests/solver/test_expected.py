@@ -47,3 +47,21 @@ def test_expected_optimum(expected_file: Path) -> None:
     assert math.isclose(result.objective, expected["objective"], rel_tol=tolerance, abs_tol=1e-6)
     assert result.solver_objective is not None
     assert math.isclose(result.objective, result.solver_objective, rel_tol=1e-9, abs_tol=1e-6)
+    if "priority_stages" in expected:  # the lexicographic rule: every stage's value
+        stages = [
+            (stage.stage.tier, stage.stage.criterion, stage.value)
+            for stage in result.priority_stages
+        ]
+        wanted = [
+            (stage.get("tier"), stage["criterion"], stage["value"])
+            for stage in expected["priority_stages"]
+        ]
+        assert [stage[:2] for stage in stages] == [stage[:2] for stage in wanted]
+        for (_, _, value), (_, _, expected_value) in zip(stages, wanted, strict=True):
+            assert value is not None
+            assert math.isclose(value, expected_value, rel_tol=tolerance, abs_tol=1e-6)
+    if "priority_cost" in expected:
+        assert result.priority_cost is not None
+        assert math.isclose(
+            result.priority_cost, expected["priority_cost"], rel_tol=tolerance, abs_tol=1e-6
+        )

@@ -1,0 +1,220 @@
+"""The lexicographic rule's stages, solved in order on one compiled model.
+
+Stage i maximizes its objective (`CompiledModel.stage_costs`, from
+`allocator.model.priority`) on the model's rows plus one hold row per earlier stage,
+``cost_j . x >= value_j`` at the value stage j's plan reached (less `hold_floor`'s
+tolerance); the profit stage that follows is the model's own objective under every hold
+(`holding_model`), solved by the caller as any model. Each stage starts from the plan
+of the one before (feasible for it: that plan meets every hold). With a time limit each
+stage gets an equal share of what is left, from the clock: a stage that stops at its
+limit holds the value its plan reached, one without a plan holds nothing; both are
+reported.
+
+Measured against HiGHS's own lexicographic objectives (``addLinearObjective`` with
+``blend_multi_objectives`` off): benchmarks/priority.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from allocator.data.instance import Instance
+from allocator.plan.priority import Stage, hold_floor, priority_stages, stage_value
+from allocator.solver.anytime import solve_by_deadline
+from allocator.solver.arrays import ModelArrays
+from allocator.solver.compile import Names
+from allocator.solver.highs import (
+    CompiledModel,
+    SolveOutcome,
+    SolverOptions,
+    Termination,
+    model_arrays,
+    solve_compiled,
+    with_arrays,
+)
+from allocator.solver.results import extract_plan
+
+HOLD_COMPONENT = "priority_hold"
+"""Rows holding an earlier stage are named ``priority_hold[tier,criterion]``."""
+MIN_STAGE_SECONDS = 0.05
+"""A stage is given at least this much of a time limit."""
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """How a stage ended: the value its plan reached (None without a plan), HiGHS's
+    bound, why it stopped and how long it took."""
+
+    stage: Stage
+    value: float | None
+    bound: float | None
+    termination: Termination
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``summary.json`` ``priority_stages`` entry."""
+        return {
+            "tier": self.stage.tier,
+            "criterion": self.stage.criterion,
+            "value": self.value,
+            "bound": self.bound,
+            "status": str(self.termination),
+            "seconds": round(self.seconds, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A stage held: its objective over the columns and the least value it keeps."""
+
+    stage: Stage
+    cost: np.ndarray
+    value: float
+
+
+def solve_stages(
+    instance: Instance,
+    compiled: CompiledModel,
+    solver: SolverOptions,
+    *,
+    relax: bool,
+    strict: bool,
+    seconds_left: Callable[[], float | None],
+    stages_after: int,
+) -> tuple[list[Hold], list[StageReport], np.ndarray | None]:
+    """Solve every stage before profit; the holds they leave, their reports, and the
+    last stage's plan as column values (a start for what follows; None if none had
+    one). ``seconds_left`` is the time limit's remainder (None: no limit), shared
+    equally with the ``stages_after`` solves that follow (the profit stage, ...)."""
+    stages = [stage for stage in priority_stages(instance) if stage.tier is not None]
+    if len(stages) != len(compiled.stage_costs):
+        raise ValueError("the compiled model's stage objectives are not the instance's stages")
+    holds: list[Hold] = []
+    reports: list[StageReport] = []
+    start = compiled.start
+    for position, (stage, cost) in enumerate(zip(stages, compiled.stage_costs, strict=True)):
+        left = seconds_left()
+        if left is not None and left <= MIN_STAGE_SECONDS:
+            reports.append(StageReport(stage, None, None, Termination.TIME_LIMIT, 0.0))
+            continue
+        share = None if left is None else left / (len(stages) - position + stages_after)
+        stage_model = holding_model(compiled, holds, start, cost=cost)
+        started = time.perf_counter()
+        outcome = _solve(instance, stage_model, solver, share, relax=relax, strict=strict)
+        seconds = time.perf_counter() - started
+        if outcome.values is None:
+            if outcome.termination.is_infeasible:
+                return (
+                    holds,
+                    [*reports, StageReport(stage, None, None, outcome.termination, seconds)],
+                    None,
+                )
+            reports.append(
+                StageReport(stage, None, outcome.best_bound, outcome.termination, seconds)
+            )
+            continue
+        plan = extract_plan(instance, stage_model, outcome.values, integral=not relax)
+        value = stage_value(instance, plan, stage)
+        holds.append(Hold(stage, cost, value))
+        reports.append(StageReport(stage, value, outcome.best_bound, outcome.termination, seconds))
+        start = outcome.values
+    return holds, reports, start
+
+
+def holding_model(
+    compiled: CompiledModel,
+    holds: list[Hold],
+    start: np.ndarray | None,
+    *,
+    cost: np.ndarray | None = None,
+) -> CompiledModel:
+    """``compiled`` with one row per hold, ``cost . x >= hold_floor(value)``, and, given
+    ``cost``, that objective (maximized, no offset) instead of the model's."""
+    arrays = model_arrays(compiled)
+    if holds:
+        arrays = _with_rows(
+            arrays, [hold.cost for hold in holds], [hold_floor(h.value) for h in holds]
+        )
+    if cost is not None:
+        arrays = dataclasses.replace(arrays, col_cost=np.asarray(cost, dtype=float))
+    held = with_arrays(compiled, arrays, start)
+    held.names = _with_names(compiled.names, [hold.stage for hold in holds])
+    if cost is not None:
+        held.lp.offset_ = 0.0
+        held.objective_offset = 0.0
+    return held
+
+
+def _with_rows(arrays: ModelArrays, rows: list[np.ndarray], lower: list[float]) -> ModelArrays:
+    """``arrays`` with the dense rows ``rows`` appended (``>= lower``, no upper bound),
+    the column-wise matrix rebuilt with ascending row indices."""
+    n_rows, n_cols = len(arrays.row_lower), len(arrays.col_cost)
+    column = np.repeat(np.arange(n_cols), np.diff(arrays.a_start))
+    new_columns = [np.flatnonzero(row) for row in rows]
+    all_columns = np.concatenate([column, *new_columns])
+    all_rows = np.concatenate(
+        [arrays.a_index, *(np.full(len(c), n_rows + i) for i, c in enumerate(new_columns))]
+    )
+    values = np.concatenate(
+        [arrays.a_value, *(row[c] for row, c in zip(rows, new_columns, strict=True))]
+    )
+    order = np.lexsort((all_rows, all_columns))
+    counts = np.bincount(all_columns, minlength=n_cols)
+    return dataclasses.replace(
+        arrays,
+        row_lower=np.concatenate([arrays.row_lower, lower]),
+        row_upper=np.concatenate([arrays.row_upper, np.full(len(rows), np.inf)]),
+        a_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        a_index=all_rows[order].astype(np.int64),
+        a_value=values[order],
+    )
+
+
+def _with_names(names: Names, stages: list[Stage]) -> Names:
+    """``names`` with the hold rows named ``priority_hold[tier,criterion]``."""
+    if not stages:
+        return names
+    components, indexed = list(names.components), list(names.indexed)
+    if HOLD_COMPONENT not in components:
+        components.append(HOLD_COMPONENT)
+        indexed.append(True)
+    code = components.index(HOLD_COMPONENT)
+    return dataclasses.replace(
+        names,
+        components=components,
+        indexed=indexed,
+        row_code=np.concatenate([names.row_code, np.full(len(stages), code, dtype=np.int32)]),
+        row_index=[*names.row_index, *((stage.tier, stage.criterion) for stage in stages)],
+    )
+
+
+def _solve(
+    instance: Instance,
+    compiled: CompiledModel,
+    solver: SolverOptions,
+    seconds: float | None,
+    *,
+    relax: bool,
+    strict: bool,
+) -> SolveOutcome:
+    """One stage: in this process without a time limit, else by its deadline."""
+    if seconds is None:
+        return solve_compiled(compiled, solver, integer=not relax)
+    limited = dataclasses.replace(solver, time_limit=max(seconds, MIN_STAGE_SECONDS))
+    run = solve_by_deadline(
+        instance,
+        compiled,
+        limited,
+        relax=relax,
+        strict=strict,
+        lp_wanted=False,
+        lp_beside=False,
+        plans=False,
+    )
+    return run.outcome

@@ -3,7 +3,7 @@
 The commands are built on the Python API (`allocator.api`), the what-if sweeps and the
 nightly run."""
 
-from allocator.cli import nightly, solve, whatif  # noqa: F401  (registers the commands)
+from allocator.cli import nightly, solve, stochastic, whatif  # noqa: F401  (registers the commands)
 from allocator.cli.app import app, main
 
 __all__ = ["app", "main"]

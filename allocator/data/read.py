@@ -105,15 +105,22 @@ def _read_csv(folder: Path, name: str, problems: list[Problem]) -> RawTable:
         if not table.optional:
             problems.append(Problem(table.file_name, None, None, "file is missing"))
         return RawTable(name, table.file_name, None)
+    return RawTable(name, table.file_name, read_csv_text(path, table.file_name, problems))
+
+
+def read_csv_text(path: Path, source: str, problems: list[Problem]) -> pd.DataFrame | None:
+    """A CSV file as a text frame indexed by file line - 2 (see `_frame`); None, with the
+    problem added, when it cannot be read (not UTF-8, not CSV, no header). Also for
+    files beside an instance (``scenarios.csv`` of a two-stage plan)."""
     try:
         # utf-8-sig drops the byte-order mark a spreadsheet writes
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        problems.append(Problem(table.file_name, None, None, f"not UTF-8 text: {error}"))
-        return RawTable(name, table.file_name, None)
+        problems.append(Problem(source, None, None, f"not UTF-8 text: {error}"))
+        return None
     except OSError as error:
-        problems.append(Problem(table.file_name, None, None, f"cannot read: {error.strerror}"))
-        return RawTable(name, table.file_name, None)
+        problems.append(Problem(source, None, None, f"cannot read: {error.strerror}"))
+        return None
     reader = csv.reader(io.StringIO(text, newline=""))
     records: list[tuple[int, list[str]]] = []
     line = 1
@@ -122,10 +129,9 @@ def _read_csv(folder: Path, name: str, problems: list[Problem]) -> RawTable:
             records.append((line, fields))  # the line the record starts on
             line = reader.line_num + 1
     except csv.Error as error:
-        problems.append(Problem(table.file_name, line, None, f"cannot read as CSV: {error}"))
-        return RawTable(name, table.file_name, None)
-    frame = _frame(table.file_name, records, problems)
-    return RawTable(name, table.file_name, frame)
+        problems.append(Problem(source, line, None, f"cannot read as CSV: {error}"))
+        return None
+    return _frame(source, records, problems)
 
 
 def _frame(

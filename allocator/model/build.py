@@ -43,6 +43,16 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     variable starts at the ship-nothing plan."""
     numbers = model_coefficients(instance, options)
     model = pyo.ConcreteModel(name=instance.name)
+    build_families(model, numbers, options)
+    if not options.strict:
+        set_plan_start(model, instance, empty_plan(instance))
+    return model
+
+
+def build_families(model: pyo.Block, numbers: ModelCoefficients, options: ModelOptions) -> None:
+    """Every family of the model on ``model``: a whole model, or one scenario's block of
+    the two-stage extensive form (`allocator.model.extensive`), which builds each
+    scenario from these same functions."""
     add_ship_racks(model, numbers, options)
     add_substitute_racks(model, numbers, options)
     add_surplus_racks(model, numbers, options)
@@ -62,9 +72,6 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     add_fair_share(model, numbers)
     add_objective(model, numbers)
     add_priority_objectives(model, numbers)
-    if not options.strict:
-        set_plan_start(model, instance, empty_plan(instance))
-    return model
 
 
 # --- variables -----------------------------------------------------------------------

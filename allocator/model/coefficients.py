@@ -17,6 +17,7 @@ in the numbers `allocator.solver.resolve` writes.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -370,6 +371,41 @@ def _priority_structure(priority: PriorityNumbers | None) -> tuple[Any, ...] | N
         return None
     fill = priority.fill
     return (priority.stages, priority.column_tier.tobytes(), fill.keys, fill["ordered"].tobytes())
+
+
+@dataclass(frozen=True)
+class FirstStageNumbers:
+    """The first stage of a two-stage plan (`allocator.model.extensive`), shared by every
+    scenario: ``surplus`` s[p,t] (``upper`` the least surplus_max_racks of any scenario,
+    ``cost`` -surplus_cost of the base instance: the cost charged is the instance's),
+    and with deals ``deals`` y[c] (the third-party customers; None when deals are decided
+    per scenario)."""
+
+    surplus: Family
+    deals: list[str] | None
+
+
+def first_stage_numbers(
+    base: Instance, scenarios: Sequence[ModelCoefficients], *, deals: bool
+) -> FirstStageNumbers:
+    """s[p,t] for the (p,t) where every scenario has a surplus column (elsewhere some
+    scenario cannot make surplus, so the shared s is 0), in the first scenario's order;
+    y[c] for the base instance's third-party customers when ``deals``."""
+    keys = list(scenarios[0].surplus.keys)
+    upper = scenarios[0].surplus.by_key("upper")
+    for numbers in scenarios[1:]:
+        limits = numbers.surplus.by_key("upper")
+        keys = [key for key in keys if key in limits]
+        upper = {key: min(upper[key], limits[key]) for key in keys}
+    cost = base.supply.set_index(["product", "period"])["surplus_cost"]
+    surplus = Family(
+        keys,
+        {
+            "upper": np.asarray([upper[key] for key in keys], dtype=np.int64),
+            "cost": -np.asarray([float(cost[key]) for key in keys], dtype=float),
+        },
+    )
+    return FirstStageNumbers(surplus, deal_columns(base).keys if deals else None)
 
 
 def ship_vars_by(values: np.ndarray) -> dict[Any, np.ndarray]:

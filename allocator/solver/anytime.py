@@ -27,10 +27,12 @@ at 20 s), and a solve that finishes must keep the start that gives today's plan.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,12 +68,42 @@ LP_AFTER_MARGIN = 0.5
 """Seconds before `Deadline.stop` by which an LP solved after the MIP must end."""
 
 
+_ENDS_BY: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "allocator_solves_end_by", default=None
+)
+"""Wall-clock time (`time.time`) by which every time-limited solve started in this context
+must have stopped HiGHS (`ending_by`); None: each solve's own deadline only."""
+
+
+@contextlib.contextmanager
+def ending_by(wall_time: float | None) -> Iterator[None]:
+    """Within this block every time-limited solve's HiGHS is stopped by ``wall_time``
+    (`time.time`) at the latest, whatever its own limit: a command that runs many solves
+    under one time limit (``allocator stochastic``) holds that limit as a whole. In a Dask
+    worker the time comes from the client's clock."""
+    token = _ENDS_BY.set(wall_time)
+    try:
+        yield
+    finally:
+        _ENDS_BY.reset(token)
+
+
 @dataclass(frozen=True)
 class Deadline:
-    """When a solve with time limit ``limit`` started (`time.monotonic`) and must end."""
+    """When a solve with time limit ``limit`` started (`time.monotonic`) and must end;
+    ``ends_by`` (monotonic) caps `stop` (`ending_by`)."""
 
     started: float
     limit: float
+    ends_by: float | None = None
+
+    @classmethod
+    def starting_now(cls, limit: float) -> Deadline:
+        """A deadline from now, capped by the enclosing `ending_by`."""
+        now = time.monotonic()
+        wall_end = _ENDS_BY.get()
+        ends_by = None if wall_end is None else now + (wall_end - time.time())
+        return cls(now, limit, ends_by)
 
     @property
     def grace(self) -> float:
@@ -80,7 +112,8 @@ class Deadline:
     @property
     def stop(self) -> float:
         """HiGHS's processes are killed by then: half the grace is left for reading back."""
-        return self.started + self.limit + self.grace / 2
+        stop = self.started + self.limit + self.grace / 2
+        return stop if self.ends_by is None else min(stop, self.ends_by)
 
     @property
     def end(self) -> float:
@@ -204,7 +237,7 @@ def solve_by_deadline(
     process if a core is spare; ``plans``: make the anytime plans (the contract's model
     only: they know nothing of extensions)."""
     assert solver.time_limit is not None
-    deadline = Deadline(time.monotonic(), solver.time_limit)
+    deadline = Deadline.starting_now(solver.time_limit)
     is_mip = not relax and bool(compiled.is_integer.any())
     beside: DualsBeside | None = None
     if is_mip and (lp_wanted or plans) and lp_beside:
@@ -352,3 +385,33 @@ def _read_back(
         result.best_bound, result.bound_source = tightest, source
         result.mip_gap = relative_gap(result.solver_objective, tightest)
     return result
+
+
+def solve_alone_by_deadline(
+    compiled: CompiledModel,
+    solver: SolverOptions,
+    *,
+    integer: bool = True,
+    before_run: Callable[[], None] | None = None,
+) -> SolveOutcome:
+    """HiGHS alone in a child process, stopped by the deadline of ``solver.time_limit``
+    and keeping its last incumbent: for a model that is not one instance's (the two-stage
+    extensive form), so no LP beside it and no anytime plans."""
+    assert solver.time_limit is not None
+    deadline = Deadline.starting_now(solver.time_limit)
+    task = child_task(compiled, solver, integer=integer, duals=not integer)
+    try:
+        child = HighsChild(task)
+    except OSError:  # no process could be started: HiGHS in this process, no guarantee
+        return solve_compiled(
+            compiled, solver, integer=integer, duals=not integer, before_run=before_run
+        )
+    if before_run is not None:
+        before_run()
+    try:
+        if not child.wait(deadline.stop):
+            child.kill()
+        is_mip = integer and bool(compiled.is_integer.any())
+        return _outcome(child, deadline, is_mip=is_mip, relax=not integer)
+    finally:
+        child.kill()

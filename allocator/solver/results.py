@@ -5,7 +5,7 @@ objects."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -32,10 +32,27 @@ def _values_by_component(
     return by_component
 
 
+def component_values(
+    compiled: CompiledModel, values: np.ndarray, component: str, *, integral: bool
+) -> dict[Any, float]:
+    """Index -> value of every column of ``component`` (integer columns rounded when
+    ``integral``)."""
+    if integral:
+        values = np.where(compiled.is_integer, np.round(values), values)
+    return _values_by_component(compiled, values).get(component, {})
+
+
 def extract_plan(
-    instance: Instance, compiled: CompiledModel, values: np.ndarray, *, integral: bool
+    instance: Instance,
+    compiled: CompiledModel,
+    values: np.ndarray,
+    *,
+    integral: bool,
+    components: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan from HiGHS's column values; integer variables rounded when ``integral``.
+    ``components`` names the component each plan family is read from (a scenario's block
+    of the extensive form: ``scenario[w].ship_racks``); by default the family itself.
 
     Raises if a value the MIP calls integer is further than 1e-5 from an integer.
     """
@@ -46,6 +63,8 @@ def extract_plan(
             raise RuntimeError(f"HiGHS returned a value {drift.max():g} away from an integer")
         values = np.where(compiled.is_integer, np.round(values), values)
     by_component = _values_by_component(compiled, values)
+    if components is not None:
+        by_component = {family: by_component.get(name, {}) for family, name in components.items()}
     dtype = "int64" if integral else "float64"
     product_of = dict(zip(instance.orders["order"], instance.orders["product"], strict=True))
     rows = [

@@ -217,31 +217,33 @@ def parse_surplus_scales(text: str) -> tuple[float, ...]:
     return tuple(sorted(scales))
 
 
-def parse_target(name: str) -> Target:
-    """``policy.KEY``, ``TABLE.COLUMN`` with a numeric, non-period column, or
-    ``delay.PRODUCT`` (the product is checked against the instance, `check_delays`)."""
+def parse_target(name: str, what: str = "--vary", *, delays: bool = True) -> Target:
+    """``policy.KEY``, ``TABLE.COLUMN`` with a numeric, non-period column, or (with
+    ``delays``) ``delay.PRODUCT`` (the product is checked against the instance,
+    `check_delays`). ``what`` starts the messages (``--vary``, or a file's column)."""
     table, dot, column = name.strip().partition(".")
+    forms = "policy.KEY, TABLE.COLUMN or delay.PRODUCT" if delays else "policy.KEY or TABLE.COLUMN"
     if not dot or not table or not column:
         raise WhatifError(
-            f"--vary {name!r}: name policy.KEY, TABLE.COLUMN or delay.PRODUCT (for example "
-            "policy.third_party_max_share, orders.price_per_rack or delay.trainium4)"
+            f"{what} {name!r}: name {forms} (for example policy.third_party_max_share, "
+            "orders.price_per_rack" + (" or delay.trainium4)" if delays else ")")
         )
-    if table == DELAY:
+    if table == DELAY and delays:
         return Target(table, column)
     if table == "policy":
         if column not in POLICY_KEYS:
             raise WhatifError(
-                f"--vary {name!r}: unknown policy key {column!r} (known: {', '.join(POLICY_KEYS)})"
+                f"{what} {name!r}: unknown policy key {column!r} (known: {', '.join(POLICY_KEYS)})"
             )
         return Target(table, column)
     if table not in TABLES:
-        known = ", ".join(["policy", DELAY, *TABLES])
-        raise WhatifError(f"--vary {name!r}: unknown table {table!r} (known: {known})")
+        known = ", ".join(["policy", *([DELAY] if delays else []), *TABLES])
+        raise WhatifError(f"{what} {name!r}: unknown table {table!r} (known: {known})")
     scalable = scalable_columns(table)
     if column not in scalable:
-        what = "unknown column" if column not in TABLES[table].column_names else "not scalable"
+        kind = "unknown column" if column not in TABLES[table].column_names else "not scalable"
         raise WhatifError(
-            f"--vary {name!r}: {what} {column!r} in {table} "
+            f"{what} {name!r}: {kind} {column!r} in {table} "
             f"(numeric columns that can be scaled: {', '.join(scalable) or 'none'})"
         )
     return Target(table, column)

@@ -193,11 +193,10 @@ def fixed_first_stage(
         frame = pd.DataFrame(
             [(product, period, racks) for (product, period), racks in surplus.items()],
             columns=["product", "period", "racks"],
-        )
+        ).astype({"period": "int64", "racks": "float64"})
         keys = set(model.surplus_racks.keys())
-        made = frame[
-            [(p, t) in keys for p, t in zip(frame["product"], frame["period"], strict=True)]
-        ]
+        inside = [(p, t) in keys for p, t in zip(frame["product"], frame["period"], strict=True)]
+        made = frame.loc[pd.Series(inside, index=frame.index, dtype=bool)]
         accepted = pd.Series(dict(deals or {}), dtype=float)
         ship = empty_plan(instance).allocation[["order", "ship_period", "racks"]]
         set_plan_start(model, instance, make_plan(instance, ship, made, accepted))

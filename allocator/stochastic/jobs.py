@@ -62,7 +62,9 @@ class FirstStage:
         for key, racks in data["surplus"].items():
             product, _, period = key.rpartition(",")
             rows.append((product, int(period), racks))
-        surplus = pd.DataFrame(rows, columns=["product", "period", "racks"])
+        surplus = pd.DataFrame(rows, columns=["product", "period", "racks"]).astype(
+            {"period": "int64", "racks": "float64"}
+        )
         deals = data.get("deals")
         return cls(surplus, None if deals is None else {str(c): float(v) for c, v in deals.items()})
 

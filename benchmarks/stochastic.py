@@ -1,0 +1,150 @@
+"""Two-stage plans: the whole ``allocator stochastic`` command, and the extensive form's growth.
+
+    python benchmarks/stochastic.py command instances/base-2027 \\
+        [--scenarios instances/base-2027/scenarios.csv] [--repeat 3] [--workers 2]
+    python benchmarks/stochastic.py extensive INSTANCE --counts 20,100 [--time-limit 600]
+        [--seed 1]
+
+``command`` runs ``allocator stochastic INSTANCE --scenarios F --out TMP`` as a whole
+process, ``--repeat`` times into fresh folders, and prints the wall time of each run, the
+median, and the figures of its stochastic.json (rp, ws, eev, vss, evpi) with every solve's
+status, gap and seconds from scenario_results.csv.
+
+``extensive`` times the extensive form alone (build, hand-off, HiGHS, read-back; status,
+gap and bound; peak memory of this process) for each count of scenarios drawn with
+``allocator scenarios --demand 0.8:1.2 --prices 0.9:1.1 --count N --seed S``, one solve
+per count, under ``--time-limit`` (the deadline machinery of ``--time-limit``: HiGHS is
+stopped by T + max(5 s, 5% T) / 2 and its best plan kept).
+Other jobs on a shared machine move the absolute figures: repeat and quote medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOCATOR = [sys.executable, "-m", "allocator"]
+
+
+def command(instance: Path, scenarios: Path, repeat: int, workers: int | None) -> None:
+    walls = []
+    with tempfile.TemporaryDirectory() as folder:
+        for run in range(repeat):
+            out = Path(folder) / f"run-{run}"
+            arguments = [*ALLOCATOR, "stochastic", str(instance), "--scenarios", str(scenarios)]
+            arguments += ["--out", str(out), "--quiet"]
+            if workers is not None:
+                arguments += ["--workers", str(workers)]
+            started = time.perf_counter()
+            done = subprocess.run(arguments, capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - started
+            walls.append(wall)
+            record = json.loads((out / "stochastic.json").read_text(encoding="utf-8"))
+            figures = {key: record.get(key) for key in ("rp", "ws", "eev", "vss", "evpi")}
+            print(
+                json.dumps({"run": run, "exit": done.returncode, "wall": round(wall, 1), **figures})
+            )
+            import pandas as pd
+
+            table = pd.read_csv(out / "scenario_results.csv")
+            columns = ["solve", "scenario", "status", "mip_gap", "solve_seconds", "seconds"]
+            print(table[[c for c in columns if c in table]].to_string(index=False), flush=True)
+    print(
+        f"median wall {statistics.median(walls):.1f} s over {repeat}: "
+        f"{[round(w, 1) for w in walls]}"
+    )
+
+
+def extensive(instance_path: Path, counts: list[int], time_limit: float, seed: int) -> None:
+    from allocator.data.validate import load_instance
+    from allocator.model.extensive import ScenarioModel
+    from allocator.solver.extensive import solve_extensive
+    from allocator.solver.highs import SolverOptions
+    from allocator.solver.pipeline import RunOptions
+    from allocator.stochastic.scenario_file import read_scenarios
+    from allocator.whatif.scenarios import scenario_instance
+
+    base = load_instance(instance_path)
+    options = RunOptions(SolverOptions(time_limit=time_limit), marginal_values=False)
+    with tempfile.TemporaryDirectory() as folder:
+        for count in counts:
+            path = Path(folder) / f"scenarios-{count}.csv"
+            subprocess.run(
+                [
+                    *ALLOCATOR,
+                    "scenarios",
+                    str(path),
+                    "--demand",
+                    "0.8:1.2",
+                    "--prices",
+                    "0.9:1.1",
+                    "--count",
+                    str(count),
+                    "--seed",
+                    str(seed),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            scenarios = read_scenarios(path).scenarios
+            started = time.perf_counter()
+            models = [
+                ScenarioModel(s.name, s.probability, scenario_instance(base, s.variant()))
+                for s in scenarios
+            ]
+            variants = time.perf_counter() - started
+            result = solve_extensive(base, models, options, deals=False)
+            outcome = result.outcome
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                json.dumps(
+                    {
+                        "scenarios": count,
+                        "columns": result.columns,
+                        "rows": result.rows,
+                        "variants_s": round(variants, 1),
+                        **{f"{k}_s": round(v, 1) for k, v in result.timings.items()},
+                        "status": str(outcome.termination),
+                        "mip_gap": outcome.mip_gap,
+                        "rp": result.rp,
+                        "best_bound": outcome.best_bound,
+                        "wall_s": round(time.perf_counter() - started, 1),
+                        "peak_rss_mb": round(peak),
+                    }
+                ),
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    whole = sub.add_parser("command")
+    whole.add_argument("instance", type=Path)
+    whole.add_argument("--scenarios", type=Path)
+    whole.add_argument("--repeat", type=int, default=3)
+    whole.add_argument("--workers", type=int)
+    alone = sub.add_parser("extensive")
+    alone.add_argument("instance", type=Path)
+    alone.add_argument("--counts", default="20,100")
+    alone.add_argument("--time-limit", type=float, default=600.0)
+    alone.add_argument("--seed", type=int, default=1)
+    arguments = parser.parse_args()
+    if arguments.mode == "command":
+        scenarios = arguments.scenarios or arguments.instance / "scenarios.csv"
+        command(arguments.instance, scenarios, arguments.repeat, arguments.workers)
+    else:
+        counts = [int(part) for part in arguments.counts.split(",")]
+        extensive(arguments.instance, counts, arguments.time_limit, arguments.seed)
+
+
+if __name__ == "__main__":
+    main()

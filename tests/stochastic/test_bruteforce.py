@@ -89,7 +89,7 @@ def rp_by_enumeration(base: Tiny, scenarios: list[tuple[float, Tiny]], deals: bo
     base_cost = Model(base).supply
     y_choices = Model(base).y_choices() if deals else [None]
     best = -math.inf
-    for values in itertools.product(*(range(min(l[k] for l in limits) + 1) for k in keys)):
+    for values in itertools.product(*(range(min(limit[k] for limit in limits) + 1) for k in keys)):
         s = dict(zip(keys, values, strict=True))
         for y in y_choices:
             total = -sum(base_cost[key]["surplus_cost"] * racks for key, racks in s.items())

@@ -62,9 +62,15 @@ OWN_NAMES = frozenset(
         "sweep.csv",
         "sweep.json",
         "policy_cost.csv",
+        "stochastic.json",
+        "first_stage.csv",
+        "scenario_results.csv",
+        "recourse.json",
     }
 )
-OWN_FOLDERS = frozenset({"scenarios", "charts"})
+OWN_FOLDERS = frozenset(
+    {"scenarios", "charts", "wait_and_see", "mean_scenario", "mean_first_stage"}
+)
 RECORD_NAMES = ("summary.json", "manifest.json", "sweep.json")
 """Result and sweep folders written before folders carried `MARKER_FILE`: a folder
 holding only `OWN_NAMES` files and `OWN_FOLDERS` (and one of `RECORD_NAMES`) is also

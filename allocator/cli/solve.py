@@ -171,7 +171,7 @@ def generate(
 @app.command("report")
 def report_command(
     result_dir: Annotated[
-        Path, typer.Argument(help="A result folder of solve (or whatif) to report on.")
+        Path, typer.Argument(help="A result folder of solve, whatif or stochastic to report on.")
     ],
     instance_path: Annotated[
         Path | None,

@@ -21,6 +21,9 @@ SUMMARY_FILE = "summary.json"
 PLAN_FILES = ("allocation", "customers", "stock", "surplus", "marginal_values")
 SWEEP_FILE = "sweep.csv"
 POLICY_COST_FILE = "policy_cost.csv"
+STOCHASTIC_FILE = "stochastic.json"
+FIRST_STAGE_FILE = "first_stage.csv"
+SCENARIO_RESULTS_FILE = "scenario_results.csv"
 REPORT_FILE = "report.html"
 WORKBOOK_FILE = "plan.xlsx"
 
@@ -38,6 +41,10 @@ class ResultFolder:
     marginal_values: pd.DataFrame | None = None
     sweep: pd.DataFrame | None = None
     policy_cost: pd.DataFrame | None = None
+    stochastic: dict[str, Any] | None = None
+    """A two-stage plan's ``stochastic.json`` (with ``first_stage`` and ``scenario_results``)."""
+    first_stage: pd.DataFrame | None = None
+    scenario_results: pd.DataFrame | None = None
 
     @property
     def has_plan(self) -> bool:
@@ -45,16 +52,19 @@ class ResultFolder:
 
     @property
     def name(self) -> str:
-        instance = self.summary.get("instance") or {}
-        return str(instance.get("name") or self.path.name)
+        return str(self._instance.get("name") or self.path.name)
 
     @property
     def currency(self) -> str:
-        return str(self.summary.get("currency") or "USD")
+        return str(self.summary.get("currency") or (self.stochastic or {}).get("currency") or "USD")
+
+    @property
+    def _instance(self) -> dict[str, Any]:
+        return self.summary.get("instance") or (self.stochastic or {}).get("instance") or {}
 
     @property
     def periods(self) -> int:
-        instance = self.summary.get("instance") or {}
+        instance = self._instance
         if instance.get("periods"):
             return int(instance["periods"])
         frames = [frame for frame in (self.stock, self.marginal_values) if frame is not None]
@@ -62,7 +72,7 @@ class ResultFolder:
 
     @property
     def period_labels(self) -> dict[int, str]:
-        instance = self.summary.get("instance") or {}
+        instance = self._instance
         return period_labels(instance.get("start"), self.periods)
 
     def label(self, period: Any) -> str:
@@ -91,6 +101,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "marginal_values.csv": ("resource", "item", "period", "value"),
     SWEEP_FILE: ("scenario", "kind", "surplus_scale", "status", "objective"),
     POLICY_COST_FILE: ("policy", "cost"),
+    FIRST_STAGE_FILE: ("product", "period", "racks"),
+    SCENARIO_RESULTS_FILE: ("solve", "scenario", "status"),
 }
 """The columns the report reads from each file: a file without them is reported, not
 read half."""
@@ -115,18 +127,37 @@ def read_result_folder(path: Path) -> ResultFolder:
         if not isinstance(summary, dict):
             raise ResultFolderError(f"{summary_path} is not a JSON object")
     tables = {name: _read_csv(path / f"{name}.csv") for name in PLAN_FILES}
+    stochastic = _read_json(path / STOCHASTIC_FILE)
     folder = ResultFolder(
         path,
         summary,
         sweep=_read_csv(path / SWEEP_FILE),
         policy_cost=_read_csv(path / POLICY_COST_FILE),
+        stochastic=stochastic,
+        first_stage=_read_csv(path / FIRST_STAGE_FILE) if stochastic is not None else None,
+        scenario_results=(
+            _read_csv(path / SCENARIO_RESULTS_FILE) if stochastic is not None else None
+        ),
         **tables,
     )
-    if not folder.summary and folder.sweep is None:
+    if not folder.summary and folder.sweep is None and folder.stochastic is None:
         raise FileNotFoundError(
-            f"{path} has neither {SUMMARY_FILE} (a solve's result) nor {SWEEP_FILE} (a sweep)"
+            f"{path} has neither {SUMMARY_FILE} (a solve's result), {SWEEP_FILE} (a sweep) "
+            f"nor {STOCHASTIC_FILE} (a two-stage plan)"
         )
     return folder
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ResultFolderError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ResultFolderError(f"{path} is not a JSON object")
+    return data
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:

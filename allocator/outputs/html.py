@@ -42,6 +42,7 @@ from allocator.outputs.plan_figures import (
 )
 from allocator.outputs.sweep import sweep_lines
 from allocator.outputs.sweep_figures import policy_cost_figure, sweep_figure
+from allocator.outputs.two_stage_page import two_stage_sections
 
 
 def render_report(folder: ResultFolder) -> str:
@@ -53,7 +54,9 @@ def render_report(folder: ResultFolder) -> str:
         sections += _plan_sections(folder)
     if folder.sweep is not None:
         sections += _sweep_sections(folder)
-    kind = "plan" if folder.has_plan else "what-if"
+    if folder.stochastic is not None:
+        sections += two_stage_sections(folder)
+    kind = "plan" if folder.has_plan else "two-stage plan" if folder.stochastic else "what-if"
     title = f"allocator {kind}: {folder.name}"
     return PAGE.format(
         title=html.escape(title),

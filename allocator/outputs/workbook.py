@@ -95,11 +95,43 @@ def write_workbook(folder: ResultFolder, path: Path) -> None:
         ("substitutes", substitute_orders(folder.allocation) if substitutes else None),
         ("sweep", folder.sweep),
         ("policy_cost", folder.policy_cost),
+        ("two_stage", _two_stage_figures(folder)),
+        ("first_stage", folder.first_stage),
+        ("scenario_results", folder.scenario_results),
     ]
     for name, frame in tables:
         if frame is not None:
             _table_sheet(book.create_sheet(name), frame, folder)
     book.save(path)
+
+
+TWO_STAGE_FIGURES = (
+    "rp",
+    "rp_bound",
+    "ws",
+    "ws_bound",
+    "eev",
+    "eev_bound",
+    "vss",
+    "vss_low",
+    "vss_high",
+    "evpi",
+    "evpi_low",
+    "evpi_high",
+)
+
+
+def _two_stage_figures(folder: ResultFolder) -> pd.DataFrame | None:
+    """A two-stage plan's figures as ``figure, value`` rows (None for other folders)."""
+    if folder.stochastic is None:
+        return None
+    record = folder.stochastic
+    return pd.DataFrame(
+        {
+            "figure": list(TWO_STAGE_FIGURES),
+            "value": [record.get(name) for name in TWO_STAGE_FIGURES],
+        }
+    )
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:

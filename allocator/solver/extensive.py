@@ -12,7 +12,7 @@ those plans too (`allocator.plan.first_stage.recourse_value`), not taken from Hi
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +24,7 @@ from allocator.model.coefficients import ModelOptions
 from allocator.model.extensive import ScenarioModel, build_extensive, plan_components
 from allocator.plan.check import check_plan
 from allocator.plan.first_stage import recourse_value
-from allocator.plan.tables import objective_terms
+from allocator.plan.tables import Plan, objective_terms
 from allocator.solver.anytime import solve_alone_by_deadline
 from allocator.solver.highs import (
     CompiledModel,
@@ -70,17 +70,23 @@ class ExtensiveResult:
 
 
 def solve_extensive(
-    base: Instance, scenarios: Sequence[ScenarioModel], options: RunOptions, *, deals: bool
+    base: Instance,
+    scenarios: Sequence[ScenarioModel],
+    options: RunOptions,
+    *,
+    deals: bool,
+    start: Mapping[str, Plan] | None = None,
 ) -> ExtensiveResult:
     """Build, solve and read back the recourse problem of ``scenarios`` (first stage:
     surplus, and deals when ``deals``). Raises `InfeasibleError` naming the conflicting
     rows (``scenario[w].internal_fill[c]``...) when it has no plan, which only strict
-    mode can cause."""
+    mode can cause. ``start``: a plan per scenario with one first stage, HiGHS's MIP
+    start (`allocator.model.extensive.build_extensive`)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     model_options = ModelOptions(strict=options.strict, relax=options.relax)
     with gc_paused():
-        model = build_extensive(base, scenarios, model_options, deals=deals)
+        model = build_extensive(base, scenarios, model_options, deals=deals, start=start)
         components = {
             scenario.name: plan_components(model, scenario.name) for scenario in scenarios
         }

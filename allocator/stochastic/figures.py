@@ -101,9 +101,7 @@ def planner_words(
     commitment = f"{format_racks(racks)} surplus racks{when}"
     lines = [f"Two-stage plan: commit {commitment} before demand is known."]
     if figures.get("rp") is not None:
-        lines.append(
-            f"Expected objective of this plan (RP): {format_money(figures['rp'], currency)}."
-        )
+        lines.append(f"Expected objective of this plan (RP): {currency} {figures['rp']:,.0f}.")
     vss = figures.get("vss")
     if figures.get("eev_infeasible"):
         names = ", ".join(figures["eev_infeasible"])
@@ -117,8 +115,8 @@ def planner_words(
             ""
             if abs(high - low) < 0.5
             else (
-                f" (between {format_money(low, currency)} and "
-                f"{format_money(high, currency)} given the solves' MIP gaps)"
+                f", between {format_money(low, currency)} and {format_money(high, currency)} "
+                "given the solves' MIP gaps"
             )
         )
         if high <= 0.5:

@@ -207,7 +207,13 @@ def run_stochastic(
     first_stage = first_stage_frame((recourse_data or {}).get("first_stage", {}).get("surplus", {}))
     words = planner_words(figures, first_stage, base.settings.currency, base.period_labels)
     data = {
-        "instance": {"name": base.name, "source": source, "content_hash": base.content_hash},
+        "instance": {
+            "name": base.name,
+            "source": source,
+            "content_hash": base.content_hash,
+            "periods": base.periods,
+            "start": base.settings.start,
+        },
         "scenarios_file": scenario_set.source,
         "first_stage": "surplus,deals" if deals else "surplus",
         "currency": base.settings.currency,

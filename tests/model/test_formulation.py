@@ -10,19 +10,22 @@ import re
 from pathlib import Path
 
 from allocator.data.validate import load_instance
-from allocator.model import build
+from allocator.model import build, extensive
 from allocator.model.build import ModelOptions, build_model
+from allocator.model.extensive import ScenarioModel, build_extensive
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMULATION = (ROOT / "models" / "FORMULATION.md").read_text(encoding="utf-8")
 
 
 def families() -> dict[str, str]:
-    """family name -> its add_ function's docstring."""
+    """family name -> its add_ function's docstring (the model's, and the two-stage
+    extensive form's)."""
     return {
         name.removeprefix("add_"): inspect.getdoc(function) or ""
-        for name, function in inspect.getmembers(build, inspect.isfunction)
-        if name.startswith("add_") and function.__module__ == build.__name__
+        for module in (build, extensive)
+        for name, function in inspect.getmembers(module, inspect.isfunction)
+        if name.startswith("add_") and function.__module__ == module.__name__
     }
 
 
@@ -47,10 +50,12 @@ def test_every_family_is_in_the_formulation() -> None:
 
 
 def test_every_section_is_a_family_and_a_component() -> None:
-    model = build_model(load_instance(ROOT / "instances" / "base-2027"), ModelOptions())
+    base = load_instance(ROOT / "instances" / "base-2027")
+    model = build_model(base, ModelOptions())
+    two_stage = build_extensive(base, [ScenarioModel("w", 1.0, base)], ModelOptions(), deals=True)
     for name in set(sections()) | variable_rows():
-        assert name in families(), f"FORMULATION.md has {name} but build.py no add_{name}"
-        assert model.component(name) is not None, name
+        assert name in families(), f"FORMULATION.md has {name} but no add_{name}"
+        assert model.component(name) is not None or two_stage.component(name) is not None, name
 
 
 def test_constraint_numbers_agree() -> None:

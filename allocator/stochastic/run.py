@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,8 @@ import pandas as pd
 from allocator.atomic import write_json_atomically
 from allocator.data.instance import Instance
 from allocator.plan.first_stage import surplus_cost
-from allocator.solver.anytime import GRACE_SECONDS, GRACE_SHARE
 from allocator.solver.pipeline import RunOptions, versions
+from allocator.stochastic.executor import Budget, executor
 from allocator.stochastic.figures import planner_words, two_stage_figures
 from allocator.stochastic.folder import (
     FOLDERS,
@@ -52,7 +51,6 @@ from allocator.stochastic.jobs import (
     FirstStage,
     Job,
     JobOutcome,
-    quiet,
     recourse_job,
     run_alone,
     run_fixed,
@@ -62,9 +60,6 @@ from allocator.stochastic.jobs import (
 )
 from allocator.stochastic.scenario_file import ScenarioSet
 from allocator.whatif.scenarios import ScenarioOutcome
-
-MIN_SOLVE_SECONDS = 0.5
-"""A solve is given at least this much of a time limit."""
 
 OnDone = Callable[[Job, dict[str, Any], bool], None]
 """Called with each job, its row, and whether it was solved now (False: resumed)."""
@@ -81,30 +76,6 @@ class StochasticReport:
     skipped: int
     errors: int
     seconds: float
-
-
-class _Budget:
-    """The time limit shared by every solve of the command (None: no limit)."""
-
-    def __init__(self, limit: float | None, slots: int) -> None:
-        self.limit = limit
-        self.started = time.time()
-        self.slots = max(1, slots)
-
-    @property
-    def ends_by(self) -> float | None:
-        if self.limit is None:
-            return None
-        return self.started + self.limit + max(GRACE_SECONDS, GRACE_SHARE * self.limit) / 2
-
-    def share(self, weight: float, weights_left: float) -> float | None:
-        """A solve's limit: its part of the time left, side-by-side solves sharing by
-        the number of workers."""
-        if self.limit is None:
-            return None
-        left = self.started + self.limit - time.time()
-        rounds = max(weights_left / self.slots, weight, 1.0)
-        return max(left * weight / rounds, MIN_SOLVE_SECONDS)
 
 
 def run_stochastic(
@@ -166,8 +137,8 @@ def run_stochastic(
     if mean_job.key not in done:
         weights_left += len(scenarios)  # the EEV solves, handed out after the mean's
 
-    with _executor(base, workers, scheduler, len(pending)) as (submit, completed, slots):
-        budget = _Budget(options.solver.time_limit, slots)
+    with executor(base, workers, scheduler, len(pending)) as (submit, completed, slots):
+        budget = Budget(options.solver.time_limit, slots)
         state = {"weights_left": weights_left}
 
         def hand_out(job: Job) -> None:
@@ -385,71 +356,6 @@ def _figures(
         _misfits(done, eev_jobs),
         mean_cost,
     )
-
-
-# --- where the jobs run ----------------------------------------------------------------
-
-Submit = Callable[..., None]
-
-
-@contextmanager
-def _executor(
-    base: Instance, workers: int, scheduler: str | None, jobs: int
-) -> Iterator[tuple[Submit, Callable[[], Iterator[JobOutcome]], int]]:
-    """(submit, completed, slots): in this process one after the other (``workers``
-    1, no scheduler), or on Dask. ``completed`` yields each job's outcome as it finishes,
-    including jobs submitted while it runs."""
-    if scheduler is None and workers <= 1:
-        queue: list[tuple[Job, Callable[..., JobOutcome], tuple[Any, ...]]] = []
-
-        def submit_here(job: Job, task: Callable[..., JobOutcome], *args: Any) -> None:
-            queue.append((job, task, args))
-
-        def run_here() -> Iterator[JobOutcome]:
-            while queue:
-                job, task, args = queue.pop(0)
-                yield task(job, *args)
-
-        yield submit_here, run_here, 1
-        return
-    from distributed import as_completed
-
-    from allocator.whatif.executors import dask_client
-
-    with dask_client(max(1, min(workers, jobs)), scheduler) as client:
-        base_future = client.scatter(base, broadcast=True, hash=False)
-        futures: dict[Any, Job] = {}
-        finished = as_completed()
-
-        def submit_dask(job: Job, task: Callable[..., JobOutcome], *args: Any) -> None:
-            args = tuple(base_future if arg is base else arg for arg in args)
-            args = tuple(quiet(arg) if isinstance(arg, RunOptions) else arg for arg in args)
-            future = client.submit(
-                task,
-                job,
-                *args,
-                key=f"allocator-stochastic-{job.kind}-{job.key[:16]}",
-                priority=10 if job.kind == RECOURSE else 0,
-                pure=False,
-            )
-            futures[future] = job
-            finished.add(future)
-
-        def run_dask() -> Iterator[JobOutcome]:
-            for future in finished:
-                job = futures.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as error:  # the worker was lost
-                    outcome = JobOutcome(job, error=f"{type(error).__name__}: {error}")
-                future.release()
-                yield outcome
-
-        slots = max(1, sum(client.nthreads().values()))
-        try:
-            yield submit_dask, run_dask, slots
-        finally:
-            client.cancel(list(futures), force=True)
 
 
 def default_workers() -> int:

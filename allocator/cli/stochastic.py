@@ -39,6 +39,16 @@ def stochastic(
             help="Decided before the scenario is known: surplus, or surplus,deals.",
         ),
     ] = "surplus",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="The recourse problem as one MIP (extensive) or by scenario decomposition "
+            "(decomposition: one-scenario solves on the workers, with a bound and a gap)."
+        ),
+    ] = "extensive",
+    iterations: Annotated[
+        int, typer.Option(help="Most iterations of --method decomposition.", min=1, max=1000)
+    ] = 10,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -71,6 +81,16 @@ def stochastic(
     if deals is None:
         raise fail(
             f"--first-stage {first_stage!r}: give surplus or surplus,deals", ExitCode.INVALID
+        )
+    from allocator.stochastic.run import METHODS
+
+    if method not in METHODS:
+        raise fail(f"--method {method!r}: give {' or '.join(METHODS)}", ExitCode.INVALID)
+    if method != METHODS[0] and deals:
+        raise fail(
+            "--method decomposition decides the surplus first only: drop --first-stage "
+            "surplus,deals or use --method extensive",
+            ExitCode.INVALID,
         )
     try:
         if scheduler is not None:
@@ -112,6 +132,8 @@ def stochastic(
             workers=workers or default_workers(),
             scheduler=scheduler,
             on_done=progress,
+            method=method,
+            iterations=iterations,
         )
     except SchedulerError as error:
         raise fail(str(error), ExitCode.ERROR) from None

@@ -233,6 +233,30 @@ def fixed_first_stage(
     return extend
 
 
+def priced_first_stage(
+    price: Mapping[tuple[str, int], float], upper: Mapping[tuple[str, int], float]
+) -> ModelExtension:
+    """A one-scenario model as a subproblem of the scenario decomposition
+    (`allocator.stochastic.decomposition`): each surplus rack s[p,t] enters the objective
+    at ``price[p,t]`` (the base instance's -surplus_cost plus the scenario's multiplier)
+    instead of -surplus_cost[p,t], within ``upper[p,t]`` (the first stage's bound); s = 0
+    where (p,t) has no first-stage column. Shipping nothing stays a feasible start."""
+
+    def extend(model: pyo.ConcreteModel) -> None:
+        column_of = {id(var): key for key, var in model.surplus_racks.items()}
+        for key, var in model.surplus_racks.items():
+            limit = float(upper.get(key, 0.0))
+            var.setub(limit if var.ub is None else min(var.ub, limit))
+        expression = model.objective.expr
+        coefs = [
+            float(price.get(column_of[id(var)], 0.0)) if id(var) in column_of else coef
+            for coef, var in zip(expression.linear_coefs, expression.linear_vars, strict=True)
+        ]
+        model.objective.set_value(linear(coefs, list(expression.linear_vars)))
+
+    return extend
+
+
 def _fix(var: Any, value: float) -> None:
     """Both bounds at ``value``, within the variable's own upper bound (a value above it
     makes the bounds cross: infeasible, as it should be)."""

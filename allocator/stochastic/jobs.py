@@ -26,7 +26,7 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.errors import InfeasibleError
-from allocator.model.extensive import ScenarioModel, fixed_first_stage
+from allocator.model.extensive import ScenarioModel, fixed_first_stage, priced_first_stage
 from allocator.plan.first_stage import first_stage_misfits, first_stage_surplus
 from allocator.solver.anytime import ending_by
 from allocator.solver.extensive import ExtensiveResult, solve_extensive
@@ -43,6 +43,10 @@ RECOURSE = "recourse"
 WAIT_AND_SEE = "wait_and_see"
 MEAN = "mean"
 MEAN_FIRST_STAGE = "mean_first_stage"
+SUBPROBLEM = "subproblem"
+"""A scenario's subproblem of the decomposition (`allocator.stochastic.decomposition`)."""
+CANDIDATE = "candidate"
+"""A scenario with a candidate first stage of the decomposition fixed."""
 FIRST_STAGE_MISFIT = "the mean scenario's first stage does not fit this scenario"
 """The ``conflict_method`` of an EEV job whose first stage is over the scenario's limits."""
 
@@ -129,9 +133,14 @@ def scenario_job(
 
 
 def recourse_job(
-    base: Instance, scenarios: Sequence[StochasticScenario], options: RunOptions, deals: bool
+    base: Instance,
+    scenarios: Sequence[StochasticScenario],
+    options: RunOptions,
+    deals: bool,
+    method: str = "extensive",
+    iterations: int = 0,
 ) -> Job:
-    content = {
+    content: dict[str, Any] = {
         "instance": base.content_hash,
         "scenarios": [
             [s.name, s.probability, s.variant().canonical_changes(base)] for s in scenarios
@@ -139,6 +148,8 @@ def recourse_job(
         "deals": deals,
         "options": options_record(options),
     }
+    if method != "extensive":  # the extensive form's hash stays as it was
+        content |= {"method": method, "iterations": iterations}
     return Job(RECOURSE, None, job_hash(RECOURSE, content))
 
 
@@ -217,6 +228,30 @@ def run_fixed(
     outcome.seconds = seconds
     outcome.worker = f"{socket.gethostname()}:{os.getpid()}"
     return JobOutcome(job, outcome=outcome, seconds=seconds)
+
+
+def run_subproblem(
+    job: Job,
+    base: Instance,
+    options: RunOptions,
+    price: dict[tuple[str, int], float],
+    upper: dict[tuple[str, int], float],
+    ends_by: float | None,
+) -> JobOutcome:
+    """Solve one scenario with its surplus racks priced by the decomposition's
+    multipliers (`allocator.model.extensive.priced_first_stage`)."""
+    assert job.scenario is not None
+    started = time.perf_counter()
+    try:
+        instance = scenario_instance(base, job.scenario.variant())
+        with ending_by(ends_by):
+            result = solve_instance(instance, options, priced_first_stage(price, upper))
+    except Exception as error:
+        return JobOutcome(job, error=_describe(error), seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return JobOutcome(
+        job, outcome=ScenarioOutcome(instance, result, seconds=seconds), seconds=seconds
+    )
 
 
 def _describe(error: BaseException) -> str:

@@ -32,6 +32,7 @@ from allocator.atomic import write_json_atomically
 from allocator.data.instance import Instance
 from allocator.plan.first_stage import surplus_cost
 from allocator.solver.pipeline import RunOptions, versions
+from allocator.stochastic.decomposition import Candidate, Decomposition, answer_within, decompose
 from allocator.stochastic.executor import Budget, executor
 from allocator.stochastic.figures import planner_words, two_stage_figures
 from allocator.stochastic.folder import (
@@ -59,7 +60,11 @@ from allocator.stochastic.jobs import (
     with_limit,
 )
 from allocator.stochastic.scenario_file import ScenarioSet
-from allocator.whatif.scenarios import ScenarioOutcome
+from allocator.whatif.scenarios import ScenarioOutcome, scenario_instance
+
+EXTENSIVE = "extensive"
+DECOMPOSITION = "decomposition"
+METHODS = (EXTENSIVE, DECOMPOSITION)
 
 OnDone = Callable[[Job, dict[str, Any], bool], None]
 """Called with each job, its row, and whether it was solved now (False: resumed)."""
@@ -89,15 +94,20 @@ def run_stochastic(
     workers: int = 1,
     scheduler: str | None = None,
     on_done: OnDone | None = None,
+    method: str = EXTENSIVE,
+    iterations: int = 10,
 ) -> StochasticReport:
     """Solve (or finish) the two-stage plan of ``scenario_set`` into ``out_dir``; see the
-    module docstring. ``deals``: the deals are first-stage decisions too."""
+    module docstring. ``deals``: the deals are first-stage decisions too. ``method``:
+    the recourse problem as one extensive form, or by scenario decomposition
+    (`allocator.stochastic.decomposition`, at most ``iterations``; surplus only)."""
     started = time.perf_counter()
     scenarios = scenario_set.scenarios
     probability = {s.name: s.probability for s in scenarios}
     mean = scenario_set.mean(base)
     folder = StochasticFolder(out_dir, source)
-    recourse = recourse_job(base, scenarios, options, deals)
+    recourse = recourse_job(base, scenarios, options, deals, method, iterations)
+    decomposed = method == DECOMPOSITION
     first_jobs = [recourse, *(scenario_job(WAIT_AND_SEE, base, s, options) for s in scenarios)]
     mean_job = scenario_job(MEAN, base, mean, options)
     first_jobs.append(mean_job)
@@ -120,10 +130,10 @@ def run_stochastic(
     pending = []
     for job in first_jobs:
         data = folder.done_row(job)
-        if data is None:
-            pending.append(job)
-        else:
+        if data is not None:
             record(job, data, False)
+        elif not (decomposed and job.kind == RECOURSE):
+            pending.append(job)
     eev_jobs: list[Job] = []
     if mean_job.key in done:
         eev_jobs = fixed_jobs()
@@ -137,7 +147,9 @@ def run_stochastic(
     if mean_job.key not in done:
         weights_left += len(scenarios)  # the EEV solves, handed out after the mean's
 
-    with executor(base, workers, scheduler, len(pending)) as (submit, completed, slots):
+    decomposing = decomposed and recourse.key not in done
+    jobs = len(pending) + (len(scenarios) if decomposing else 0)
+    with executor(base, workers, scheduler, jobs) as (submit, completed, slots):
         budget = Budget(options.solver.time_limit, slots)
         state = {"weights_left": weights_left}
 
@@ -169,6 +181,24 @@ def run_stochastic(
                         hand_out(eev)
                     else:
                         record(eev, data, False)
+        if decomposing:
+            seed = _seed(base, probability, done, first_jobs, mean_job, eev_jobs)
+            answer = decompose(
+                base,
+                scenarios,
+                [scenario_instance(base, s.variant()) for s in scenarios],
+                options,
+                submit,
+                completed,
+                budget,
+                iterations=iterations,
+                seed=seed,
+            )
+            record(
+                recourse,
+                _write_decomposition(folder, recourse, answer, options.solver.mip_gap),
+                True,
+            )
 
     rows = _rows(done, recourse, first_jobs[1:-1], mean_job, eev_jobs)
     table = pd.DataFrame(rows)
@@ -276,6 +306,64 @@ def _write(folder: StochasticFolder, done: JobOutcome, deals: bool) -> dict[str,
         "timings": {key: round(value, 6) for key, value in result.timings.items()},
     }
     return folder.write_recourse(job, outcome_of, record)
+
+
+def _seed(
+    base: Instance,
+    probability: dict[str, float],
+    done: dict[str, dict[str, Any]],
+    first_jobs: list[Job],
+    mean_job: Job,
+    eev_jobs: list[Job],
+) -> Candidate | None:
+    """The mean scenario's first stage with its EEV as a first candidate of the
+    decomposition (None when the EEV is not defined)."""
+    eev = _figures(base, probability, None, done, first_jobs, mean_job, eev_jobs)["eev"]
+    first = (done.get(mean_job.key) or {}).get("first_stage")
+    if eev is None or first is None:
+        return None
+    surplus = first_stage_frame(first["surplus"])
+    racks = {
+        (str(p), int(t)): round(r)
+        for p, t, r in zip(surplus["product"], surplus["period"], surplus["racks"], strict=True)
+    }
+    return Candidate(racks, value=eev, source="mean scenario")
+
+
+def _write_decomposition(
+    folder: StochasticFolder, job: Job, answer: Decomposition, mip_gap: float
+) -> dict[str, Any]:
+    """The decomposition's best plan written as the recourse problem's outputs."""
+    best = answer.best
+    row: dict[str, Any] = {
+        "method": DECOMPOSITION,
+        "iterations": len(answer.iterations),
+        "stopped": answer.stopped,
+    }
+    if best is None or best.value is None or best.outcomes is None:
+        row |= {"status": "error", "message": f"no first stage evaluated ({answer.stopped})"}
+        return folder.write_recourse_failure(job, row)
+    gap = answer.gap
+    stopped = {"iterations": "iteration_limit"}.get(answer.stopped, answer.stopped)
+    status = "optimal" if answer_within(gap, mip_gap) else stopped
+    row |= {
+        "status": status,
+        "rp": best.value,
+        "solver_objective": best.value,
+        "best_bound": answer.bound,
+        "mip_gap": gap,
+        "first_stage_from": best.source,
+    }
+    surplus = pd.DataFrame(
+        [(p, t, r) for (p, t), r in sorted(best.surplus.items())],
+        columns=["product", "period", "racks"],
+    )
+    record = {
+        "row": row,
+        "first_stage": FirstStage(surplus).as_dict(),
+        "decomposition": answer.iterations,
+    }
+    return folder.write_recourse(job, best.outcomes, record)
 
 
 def _deals(accepted: pd.Series) -> dict[str, float]:

@@ -1,20 +1,26 @@
 """Two-stage plans: the whole ``allocator stochastic`` command, and the extensive form's growth.
 
     python benchmarks/stochastic.py command instances/base-2027 \\
-        [--scenarios instances/base-2027/scenarios.csv] [--repeat 3] [--workers 2]
+        [--scenarios instances/base-2027/scenarios.csv] [--repeat 3] [--workers 2] \\
+        [-- --method decomposition --iterations 5 --time-limit 600]
     python benchmarks/stochastic.py extensive INSTANCE --counts 20,100 [--time-limit 600]
         [--seed 1]
+    python benchmarks/stochastic.py decomposition INSTANCE --counts 20,100
+        [--time-limit 600] [--seed 1] [--iterations 10] [--workers 2]
 
 ``command`` runs ``allocator stochastic INSTANCE --scenarios F --out TMP`` as a whole
 process, ``--repeat`` times into fresh folders, and prints the wall time of each run, the
-median, and the figures of its stochastic.json (rp, ws, eev, vss, evpi) with every solve's
-status, gap and seconds from scenario_results.csv.
+median, and the figures of its stochastic.json (rp, ws, eev, vss, evpi; the recourse
+problem's method, status, bound and gap) with every solve's status, gap and seconds from
+scenario_results.csv. Options after ``--`` go to ``allocator stochastic``.
 
 ``extensive`` times the extensive form alone (build, hand-off, HiGHS, read-back; status,
 gap and bound; peak memory of this process) for each count of scenarios drawn with
 ``allocator scenarios --demand 0.8:1.2 --prices 0.9:1.1 --count N --seed S``, one solve
 per count, under ``--time-limit`` (the deadline machinery of ``--time-limit``: HiGHS is
 stopped by T + max(5 s, 5% T) / 2 and its best plan kept).
+``decomposition`` runs `allocator.stochastic.decomposition` alone on the same scenarios
+(without the EEV's first stage as its first candidate) and prints each iteration.
 Other jobs on a shared machine move the absolute figures: repeat and quote medians.
 """
 
@@ -34,13 +40,15 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOCATOR = [sys.executable, "-m", "allocator"]
 
 
-def command(instance: Path, scenarios: Path, repeat: int, workers: int | None) -> None:
+def command(
+    instance: Path, scenarios: Path, repeat: int, workers: int | None, extra: list[str]
+) -> None:
     walls = []
     with tempfile.TemporaryDirectory() as folder:
         for run in range(repeat):
             out = Path(folder) / f"run-{run}"
             arguments = [*ALLOCATOR, "stochastic", str(instance), "--scenarios", str(scenarios)]
-            arguments += ["--out", str(out), "--quiet"]
+            arguments += ["--out", str(out), "--quiet", *extra]
             if workers is not None:
                 arguments += ["--workers", str(workers)]
             started = time.perf_counter()
@@ -49,8 +57,21 @@ def command(instance: Path, scenarios: Path, repeat: int, workers: int | None) -
             walls.append(wall)
             record = json.loads((out / "stochastic.json").read_text(encoding="utf-8"))
             figures = {key: record.get(key) for key in ("rp", "ws", "eev", "vss", "evpi")}
+            recourse = {
+                key: record["recourse"].get(key)
+                for key in ("method", "status", "best_bound", "mip_gap", "iterations", "stopped")
+                if key in record["recourse"]
+            }
             print(
-                json.dumps({"run": run, "exit": done.returncode, "wall": round(wall, 1), **figures})
+                json.dumps(
+                    {
+                        "run": run,
+                        "exit": done.returncode,
+                        "wall": round(wall, 1),
+                        **figures,
+                        "recourse": recourse,
+                    }
+                )
             )
             import pandas as pd
 
@@ -61,6 +82,18 @@ def command(instance: Path, scenarios: Path, repeat: int, workers: int | None) -
         f"median wall {statistics.median(walls):.1f} s over {repeat}: "
         f"{[round(w, 1) for w in walls]}"
     )
+
+
+def _drawn(folder: Path, count: int, seed: int) -> Path:
+    """``allocator scenarios --demand 0.8:1.2 --prices 0.9:1.1 --count N --seed S``."""
+    path = folder / f"scenarios-{count}.csv"
+    ranges = ["--demand", "0.8:1.2", "--prices", "0.9:1.1"]
+    subprocess.run(
+        [*ALLOCATOR, "scenarios", str(path), *ranges, "--count", str(count), "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+    )
+    return path
 
 
 def extensive(instance_path: Path, counts: list[int], time_limit: float, seed: int) -> None:
@@ -76,25 +109,7 @@ def extensive(instance_path: Path, counts: list[int], time_limit: float, seed: i
     options = RunOptions(SolverOptions(time_limit=time_limit), marginal_values=False)
     with tempfile.TemporaryDirectory() as folder:
         for count in counts:
-            path = Path(folder) / f"scenarios-{count}.csv"
-            subprocess.run(
-                [
-                    *ALLOCATOR,
-                    "scenarios",
-                    str(path),
-                    "--demand",
-                    "0.8:1.2",
-                    "--prices",
-                    "0.9:1.1",
-                    "--count",
-                    str(count),
-                    "--seed",
-                    str(seed),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            scenarios = read_scenarios(path).scenarios
+            scenarios = read_scenarios(_drawn(Path(folder), count, seed)).scenarios
             started = time.perf_counter()
             models = [
                 ScenarioModel(s.name, s.probability, scenario_instance(base, s.variant()))
@@ -124,6 +139,56 @@ def extensive(instance_path: Path, counts: list[int], time_limit: float, seed: i
             )
 
 
+def decomposition(
+    instance_path: Path,
+    counts: list[int],
+    time_limit: float,
+    seed: int,
+    iterations: int,
+    workers: int,
+) -> None:
+    """The decomposition alone (no wait-and-see, mean or EEV solves, so no EEV seed):
+    each iteration's bound, best plan, gap and seconds, on ``workers`` (1: this
+    process, else a local Dask cluster)."""
+    from allocator.data.validate import load_instance
+    from allocator.solver.highs import SolverOptions
+    from allocator.solver.pipeline import RunOptions
+    from allocator.stochastic.decomposition import decompose
+    from allocator.stochastic.executor import Budget, executor
+    from allocator.stochastic.scenario_file import read_scenarios
+    from allocator.whatif.scenarios import scenario_instance
+
+    base = load_instance(instance_path)
+    options = RunOptions(SolverOptions(time_limit=time_limit))
+    with tempfile.TemporaryDirectory() as folder:
+        for count in counts:
+            scenarios = read_scenarios(_drawn(Path(folder), count, seed)).scenarios
+            started = time.perf_counter()
+            instances = [scenario_instance(base, s.variant()) for s in scenarios]
+            with executor(base, workers, None, count) as (submit, completed, slots):
+                budget = Budget(time_limit, slots)
+                answer = decompose(
+                    base, scenarios, instances, options, submit, completed, budget,
+                    iterations=iterations,
+                )  # fmt: skip
+            for row in answer.iterations:
+                print(json.dumps({"scenarios": count, **row}), flush=True)
+            best = answer.best
+            print(
+                json.dumps(
+                    {
+                        "scenarios": count,
+                        "stopped": answer.stopped,
+                        "rp": None if best is None else best.value,
+                        "best_bound": answer.bound,
+                        "mip_gap": answer.gap,
+                        "wall_s": round(time.perf_counter() - started, 1),
+                    }
+                ),
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -132,18 +197,36 @@ def main() -> None:
     whole.add_argument("--scenarios", type=Path)
     whole.add_argument("--repeat", type=int, default=3)
     whole.add_argument("--workers", type=int)
+    whole.add_argument("extra", nargs="*", help="more options of allocator stochastic, after --")
     alone = sub.add_parser("extensive")
     alone.add_argument("instance", type=Path)
     alone.add_argument("--counts", default="20,100")
     alone.add_argument("--time-limit", type=float, default=600.0)
     alone.add_argument("--seed", type=int, default=1)
+    split = sub.add_parser("decomposition")
+    split.add_argument("instance", type=Path)
+    split.add_argument("--counts", default="20,100")
+    split.add_argument("--time-limit", type=float, default=600.0)
+    split.add_argument("--seed", type=int, default=1)
+    split.add_argument("--iterations", type=int, default=10)
+    split.add_argument("--workers", type=int, default=2)
     arguments = parser.parse_args()
     if arguments.mode == "command":
         scenarios = arguments.scenarios or arguments.instance / "scenarios.csv"
-        command(arguments.instance, scenarios, arguments.repeat, arguments.workers)
-    else:
+        command(arguments.instance, scenarios, arguments.repeat, arguments.workers, arguments.extra)
+    elif arguments.mode == "extensive":
         counts = [int(part) for part in arguments.counts.split(",")]
         extensive(arguments.instance, counts, arguments.time_limit, arguments.seed)
+    else:
+        counts = [int(part) for part in arguments.counts.split(",")]
+        decomposition(
+            arguments.instance,
+            counts,
+            arguments.time_limit,
+            arguments.seed,
+            arguments.iterations,
+            arguments.workers,
+        )
 
 
 if __name__ == "__main__":

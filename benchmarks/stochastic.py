@@ -197,7 +197,6 @@ def main() -> None:
     whole.add_argument("--scenarios", type=Path)
     whole.add_argument("--repeat", type=int, default=3)
     whole.add_argument("--workers", type=int)
-    whole.add_argument("extra", nargs="*", help="more options of allocator stochastic, after --")
     alone = sub.add_parser("extensive")
     alone.add_argument("instance", type=Path)
     alone.add_argument("--counts", default="20,100")
@@ -210,10 +209,12 @@ def main() -> None:
     split.add_argument("--seed", type=int, default=1)
     split.add_argument("--iterations", type=int, default=10)
     split.add_argument("--workers", type=int, default=2)
-    arguments = parser.parse_args()
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []  # for allocator stochastic
+    arguments = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if arguments.mode == "command":
         scenarios = arguments.scenarios or arguments.instance / "scenarios.csv"
-        command(arguments.instance, scenarios, arguments.repeat, arguments.workers, arguments.extra)
+        command(arguments.instance, scenarios, arguments.repeat, arguments.workers, extra)
     elif arguments.mode == "extensive":
         counts = [int(part) for part in arguments.counts.split(",")]
         extensive(arguments.instance, counts, arguments.time_limit, arguments.seed)

@@ -66,8 +66,10 @@ def fail(message: str, code: ExitCode) -> typer.Exit:
 
 
 def load(instance_path: Path) -> Instance:
-    """The validated instance, or exit 2 with every problem listed."""
-    from allocator.api import load_instance
+    """The validated instance, or exit 2 with every problem listed. (Read without the
+    Python API's module, which loads Pyomo: ``validate`` and ``promise --available-only``
+    never need it.)"""
+    from allocator.data.validate import load_instance
     from allocator.errors import InstanceError
 
     try:

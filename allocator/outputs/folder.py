@@ -114,12 +114,12 @@ def read_result_folder(path: Path) -> ResultFolder:
             raise ResultFolderError(f"{summary_path} is not valid JSON: {error}") from None
         if not isinstance(summary, dict):
             raise ResultFolderError(f"{summary_path} is not a JSON object")
-    tables = {name: _read_csv(path / f"{name}.csv") for name in PLAN_FILES}
+    tables = {name: read_result_csv(path / f"{name}.csv") for name in PLAN_FILES}
     folder = ResultFolder(
         path,
         summary,
-        sweep=_read_csv(path / SWEEP_FILE),
-        policy_cost=_read_csv(path / POLICY_COST_FILE),
+        sweep=read_result_csv(path / SWEEP_FILE),
+        policy_cost=read_result_csv(path / POLICY_COST_FILE),
         **tables,
     )
     if not folder.summary and folder.sweep is None:
@@ -129,7 +129,7 @@ def read_result_folder(path: Path) -> ResultFolder:
     return folder
 
 
-def _read_csv(path: Path) -> pd.DataFrame | None:
+def read_result_csv(path: Path) -> pd.DataFrame | None:
     """A result CSV as written: empty text cells stay empty strings in text columns."""
     if not path.exists():
         return None

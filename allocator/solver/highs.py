@@ -30,7 +30,7 @@ from pyomo.common.errors import InfeasibleConstraintException
 from allocator.atomic import write_file
 from allocator.errors import InfeasibleError
 from allocator.limits import DEFAULT_SEED
-from allocator.solver.arrays import ModelArrays, highs_lp
+from allocator.solver.arrays import ModelArrays, highs_lp, new_highs
 from allocator.solver.child import ChildOutcome, ChildTask, read_outcome
 from allocator.solver.compile import Names, compile_arrays
 from allocator.solver.lp_beside import DualsBeside, spare_core
@@ -185,9 +185,6 @@ LP_BESIDE_MIN_COLUMNS = 50_000
 """Smallest model whose LP relaxation is solved beside the MIP: below it the LP takes
 less than starting the child (~0.6 s: base-2027's LP 0.08 s, a 16k-column one 0.2-1 s)."""
 
-_scheduler_threads: list[int] = []
-"""Threads HiGHS's process-wide task scheduler was started with (empty: not started)."""
-
 
 def read_start(columns: list[pyo.Var]) -> np.ndarray | None:
     """The columns' current Pyomo values as a start vector; None if any is unset."""
@@ -243,14 +240,7 @@ def with_arrays(
 
 
 def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) -> highspy.Highs:
-    # HiGHS starts one scheduler per process and refuses a later, different `threads`
-    # ("global scheduler has already been initialized"): reset it when the count changes.
-    if _scheduler_threads and _scheduler_threads[0] != options.threads:
-        highspy.Highs.resetGlobalScheduler(True)
-        _scheduler_threads.clear()
-    if not _scheduler_threads:
-        _scheduler_threads.append(options.threads)
-    highs = highspy.Highs()
+    highs = new_highs(options.threads)
     for name, value in options.highs_options().items():
         highs.setOptionValue(name, value)
     lp = compiled.lp

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from allocator.data.instance import Instance, build_instance
+from allocator.data.instance import Instance, base_tables, build_instance
 from allocator.data.schema import TABLES
 from allocator.solver.pipeline import RunOptions, SolveResult
 from allocator.solver.resolve import variant_solver
@@ -98,14 +98,6 @@ def coordinate_targets(spec: SweepSpec) -> list[Target]:
     if spec.policy_cost:
         targets += [drop.target for drop in POLICY_DROPS if drop.target not in targets]
     return targets
-
-
-def base_tables(instance: Instance) -> dict[str, pd.DataFrame]:
-    """The instance's base tables (schema columns; ``supply`` as its full grid)."""
-    return {
-        name: getattr(instance, name).loc[:, list(table.column_names)]
-        for name, table in TABLES.items()
-    }
 
 
 def scaled_column(frame: pd.DataFrame, target: Target, factor: float) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from allocator.cli.app import app
+from allocator.cli.app import app, skip_teardown
 from allocator.cli.options import (
     MipGapOption,
     StrictOption,
@@ -94,3 +94,4 @@ def promise(
         from allocator.promising.console import print_answer
 
         print_answer(answer)
+    skip_teardown()  # the answer is printed: no need to free a re-solved model object by object

@@ -264,7 +264,7 @@ def promise_order(
             slack = gap * abs(answer_capable.objective)
             notes.append(
                 f"the re-planned objective may be up to {slack:,.0f} {instance.settings.currency} "
-                f"below the optimum (gap {gap:.4%}; --mip-gap 0 proves it), and objective_change "
+                f"below the optimum (gap {gap:.2g}; --mip-gap 0 proves it), and objective_change "
                 "with it"
             )
     return PromiseAnswer(

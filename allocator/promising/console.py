@@ -67,7 +67,8 @@ def _capable_lines(answer: PromiseAnswer) -> list[tuple[str, str]]:
     capable = answer.capable
     if capable is None:
         return [("capable racks", "not asked (--available-only)")]
-    gap = "-" if capable.mip_gap is None else f"{capable.mip_gap:.4%}"
+    gap = capable.mip_gap
+    gap_text = "-" if gap is None else f"{gap:.4%}" if gap == 0 or gap >= 1e-6 else f"{gap:.1e}"
     losing = capable.orders_losing
     lost = sum(order.racks_before - order.racks_after for order in losing)
     return [
@@ -80,7 +81,7 @@ def _capable_lines(answer: PromiseAnswer) -> list[tuple[str, str]]:
             if losing
             else "none",
         ),
-        ("  solve", f"{capable.status}, gap {gap}, {capable.seconds:.1f} s"),
+        ("  solve", f"{capable.status}, gap {gap_text}, {capable.seconds:.1f} s"),
     ]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from allocator.data.instance import Instance
-from allocator.plan.tables import committed_racks
+from allocator.plan.tables import committed_racks, shipped_by_customer
 from allocator.promising.available import Available, available_to_promise
 from allocator.promising.plan_folder import PlanInput
 from allocator.promising.request import (
@@ -190,18 +190,27 @@ class PromiseAnswer:
         return data
 
 
-def _commitment_note(instance: Instance, order: NewOrder) -> str | None:
-    """For an internal customer with a committed fill: what the order adds to it."""
+def _commitment_note(
+    instance: Instance, plan: PlanInput, order: NewOrder, available: Available
+) -> str | None:
+    """For an internal customer whom the order leaves shorter of its committed fill when
+    only the available racks ship: by how much, and that objective_change counts it."""
     if order.segment != "internal":
         return None
     min_fill = float(table_row(instance.customers, "customer", order.customer)["min_fill"])
-    if min_fill <= 0:
+    committed = float(committed_racks(instance).get(order.customer, 0.0))
+    shipped = float(shipped_by_customer(instance, plan.plan).get(order.customer, 0.0))
+    short_before = max(0.0, committed - shipped)
+    raised = committed + min_fill * order.racks
+    short_after = max(0.0, raised - shipped - available.racks)
+    if short_after <= short_before + 1e-9:
         return None
-    before = float(committed_racks(instance).get(order.customer, 0.0))
+    penalty = instance.policy.internal_shortfall_penalty
     return (
-        f"as an order of {order.customer} (min_fill {min_fill:g}) it raises the racks committed "
-        f"to it from {before:,.2f} to {before + min_fill * order.racks:,.2f}; both objective "
-        "changes count the shortfall penalty on what is not shipped"
+        f"as an order of {order.customer} (min_fill {min_fill:g}) it raises the racks "
+        f"committed to it from {committed:,.2f} to {raised:,.2f}: with the available racks "
+        f"alone it falls {short_after - short_before:,.2f} racks further short, at "
+        f"{penalty:,.0f} a rack in the available objective_change (the re-plan weighs it too)"
     )
 
 
@@ -239,7 +248,10 @@ def promise_order(
         *plan.notes,
         *(
             note
-            for note in (_window_note(instance, order), _commitment_note(instance, order))
+            for note in (
+                _window_note(instance, order),
+                _commitment_note(instance, plan, order, available),
+            )
             if note
         ),
     ]

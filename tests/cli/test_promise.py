@@ -8,6 +8,8 @@ included, leaves PLAN_DIR byte-identical.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+import allocator
 from allocator.cli import app
+from allocator.promising.answer import PromiseAnswer
 from tests.promising.helpers import (
     customer,
     order,
@@ -26,6 +30,7 @@ from tests.promising.helpers import (
     tiny_instance,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 RUNNER = CliRunner()
 CONTRACT_KEYS = [
     "available_racks",
@@ -200,3 +205,49 @@ def test_available_only_never_loads_pyomo(plan_dir: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert ran.stdout.strip() == "False", ran.stdout + ran.stderr
+
+
+def _readme_examples() -> list[tuple[str, str]]:
+    """The promise section's ``allocator promise`` commands and the output pasted below each."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Promise a new order") : text.index("### What-if sweeps")]
+    pairs = re.findall(
+        r"```bash\n(allocator promise [^\n]+)\n```\n\n```text\n(.*?)\n```", section, re.S
+    )
+    assert len(pairs) == 2, "the README's promise section has two commands with their output"
+    return pairs
+
+
+def _without_seconds(text: str) -> str:
+    return re.sub(r"\d+\.\d s ", "#.# s ", text)
+
+
+def test_readme_examples_are_the_real_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's worked example, run as a user runs it from a checkout: base-2027 solved
+    with the Quick start's command, then each promise command; the tables must be the ones
+    pasted (80 columns), but for the solve's seconds."""
+    (tmp_path / "instances").symlink_to(ROOT / "instances")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    solve = RUNNER.invoke(app, ["solve", "instances/base-2027", "--out", "results/base-2027", "-q"])
+    assert solve.exit_code == 0, solve.output
+    for command, pasted in _readme_examples():
+        args = shlex.split(command)[1:]
+        result = RUNNER.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert _without_seconds(result.output.rstrip("\n")) == _without_seconds(pasted), command
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Promise a new order") : text.index("### What-if sweeps")]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet is not None
+    namespace: dict[str, object] = {"allocator": allocator}
+    exec(compile(snippet.group(1), "README.md", "exec"), namespace)
+    answer = namespace["answer"]
+    assert isinstance(answer, PromiseAnswer)
+    expected = re.search(r"# (\d+), (\d+), (\d+)", snippet.group(1))
+    assert expected is not None
+    assert (answer.available_racks, answer.capable_racks, round(answer.objective_change or 0)) == (
+        tuple(int(value) for value in expected.groups())
+    )

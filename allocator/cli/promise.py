@@ -67,8 +67,11 @@ def promise(
     strict: StrictOption = False,
     log: Annotated[bool, typer.Option("--log", help="Show HiGHS's log.")] = False,
 ) -> None:
-    """How many racks of a new order can be promised: from what the plan leaves
-    (available) and by re-planning with it (capable). Nothing in PLAN_DIR is changed."""
+    """Racks of a new order that can be promised: with the plan kept, and re-planned.
+
+    Available to promise: from the stock and surplus the plan leaves, every shipment of
+    the plan kept. Capable to promise: the whole plan solved again with the order. Nothing
+    in PLAN_DIR is changed."""
     from allocator.errors import InfeasibleError, NoPlanError, PromiseInputError
     from allocator.promising.answer import CapableOptions, promise_order
     from allocator.promising.plan_folder import instance_path as recorded_instance

@@ -183,6 +183,7 @@ class PromiseAnswer:
                 "schedule": [{"period": t, "racks": racks} for t, racks in capable.schedule],
                 "objective": capable.objective,
                 "racks_gained_by_other_orders": capable.racks_gained,
+                "plan_source": capable.plan_source,
                 "status": capable.status,
                 "mip_gap": capable.mip_gap,
                 "seconds": round(capable.seconds, 6),
@@ -270,7 +271,14 @@ def promise_order(
             ),
             strict=options.strict,
         )
-        answer_capable = capable_to_promise(augmented, plan.plan, plan.objective, order, run)
+        answer_capable = capable_to_promise(
+            augmented, plan.plan, plan.objective, order, run, kept=available.plan
+        )
+        if answer_capable.plan_source != "re-solved":
+            notes.append(
+                f"the re-solve ({answer_capable.status}) found no plan better than keeping the "
+                "plan and adding the available schedule, so that is the capable answer"
+            )
         gap = answer_capable.mip_gap
         if gap is not None and gap > 0:
             slack = gap * abs(answer_capable.objective)

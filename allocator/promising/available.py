@@ -18,7 +18,7 @@ objective of the contract is recomputed from it (``objective_change``).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,9 @@ class Available:
     seconds: float
     min_contract: int | None = None
     """The rejected deal's minimum contract the answer had to meet (None: no such deal)."""
+    plan: Plan | None = field(default=None, repr=False, compare=False)
+    """The plan with the schedule, the extra surplus and the deal added, on the instance
+    with the order: a plan of the capable model too."""
 
 
 def _whole(values: np.ndarray | float) -> np.ndarray:
@@ -270,4 +273,5 @@ def available_to_promise(
         limits=limits(problem, solution.racks, threads),
         seconds=solution.seconds,
         min_contract=problem.min_contract,
+        plan=promised,
     )

@@ -22,7 +22,7 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.errors import NoPlanError
-from allocator.plan.tables import Plan
+from allocator.plan.tables import Plan, objective_terms
 from allocator.promising.request import NewOrder
 from allocator.solver.pipeline import RunOptions, solve_instance
 
@@ -55,7 +55,10 @@ class Capable:
     mip_gap: float | None
     seconds: float
     plan: Plan
-    """The re-solved plan (on the instance with the order)."""
+    """The capable plan (on the instance with the order)."""
+    plan_source: str = "re-solved"
+    """``re-solved``, or `KEPT_PLAN` when the re-solve (stopped by its gap or time limit)
+    found no plan better than keeping the plan and adding the available schedule."""
 
 
 def racks_per_order(plan: Plan) -> pd.Series:
@@ -91,24 +94,36 @@ def racks_gained(before: Plan, after: Plan, new_order: str) -> int:
     return round(float(change[change > 0].sum()))
 
 
+KEPT_PLAN = "the plan with the available schedule"
+"""`Capable.plan_source` when the re-solve found nothing better than that plan."""
+
+
 def capable_to_promise(
     augmented: Instance,
     plan: Plan,
     plan_objective: float,
     order: NewOrder,
     options: RunOptions,
+    kept: Plan | None = None,
 ) -> Capable:
-    """Solve ``augmented`` (the plan's instance with ``order``) whole; raises
-    `InfeasibleError` for an infeasible strict model and `NoPlanError` when the solver
-    stops without a plan (a time limit too short)."""
+    """Solve ``augmented`` (the plan's instance with ``order``) whole. ``kept`` is a plan of
+    the same model known beforehand (the plan with the available schedule): the answer is
+    the better of the two, so that a time-limited or gap-stopped re-solve never answers
+    worse than keeping the plan. Raises `InfeasibleError` for an infeasible strict model
+    and `NoPlanError` when the solver stops without a plan and none is ``kept``."""
     started = time.perf_counter()
     options = dataclasses.replace(options, marginal_values=False, relax=False)
     result = solve_instance(augmented, options)
-    if result.plan is None or result.objective is None:
-        raise NoPlanError(str(result.termination))
     if result.violations:  # the solve pipeline re-checks every plan; never expected here
         raise RuntimeError("the re-solved plan fails its re-check: " + "; ".join(result.violations))
-    allocation = result.plan.allocation
+    chosen, objective, source = result.plan, result.objective, "re-solved"
+    if kept is not None:
+        kept_objective = float(sum(objective_terms(augmented, kept).values()))
+        if objective is None or kept_objective > objective + 1e-9 * max(1.0, abs(objective)):
+            chosen, objective, source = kept, kept_objective, KEPT_PLAN
+    if chosen is None or objective is None:
+        raise NoPlanError(str(result.termination))
+    allocation = chosen.allocation
     mine = allocation[allocation["order"] == order.order]
     by_period = mine.groupby("ship_period")["racks"].sum().sort_index()
     return Capable(
@@ -117,12 +132,13 @@ def capable_to_promise(
             (int(t), round(float(racks)))
             for t, racks in zip(by_period.index, by_period.to_numpy(), strict=True)
         ),
-        objective=float(result.objective),
-        objective_change=float(result.objective - plan_objective),
-        orders_losing=orders_losing(plan, result.plan),
-        racks_gained=racks_gained(plan, result.plan, order.order),
+        objective=float(objective),
+        objective_change=float(objective - plan_objective),
+        orders_losing=orders_losing(plan, chosen),
+        racks_gained=racks_gained(plan, chosen, order.order),
         status=str(result.termination),
         mip_gap=result.mip_gap,
         seconds=time.perf_counter() - started,
-        plan=result.plan,
+        plan=chosen,
+        plan_source=source,
     )

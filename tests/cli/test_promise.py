@@ -62,6 +62,7 @@ CAPABLE_KEYS = [
     "schedule",
     "objective",
     "racks_gained_by_other_orders",
+    "plan_source",
     "status",
     "mip_gap",
     "seconds",

@@ -2,14 +2,20 @@
 
 The whole model is solved again with the order added: it displaces a cheaper order
 (named in orders_losing), equals the available answer when nothing is worth displacing,
-and counts the new order in an internal customer's committed fill as any order.
+counts the new order in an internal customer's committed fill as any order, and never
+answers worse than keeping the plan with the available schedule.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 import allocator
+import allocator.promising.capable
+from allocator.promising.capable import KEPT_PLAN
 from tests.promising.helpers import (
     customer,
     order,
@@ -83,3 +89,24 @@ def test_new_order_counts_in_the_committed_fill(tmp_path: Path) -> None:
     assert answer.orders_losing == [{"order": "o2", "racks_before": 2, "racks_after": 1}]
     assert answer.objective_change == 10 - 300
     assert any("from 1.00 to 3.00" in note for note in answer.notes)
+
+
+def test_a_re_solve_without_a_better_plan_keeps_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-solve stopped (time limit) with no plan, or a worse one than keeping the plan
+    and adding the available schedule (feasible for the same model), answers with that."""
+    plan = _one_product(tmp_path, 5, [customer("int1")], [order("o1", "int1", 1, 3, 100)])
+
+    def stopped(*args: object, **kwargs: object) -> SimpleNamespace:
+        return SimpleNamespace(
+            plan=None, objective=None, violations=[], termination="time_limit", mip_gap=None
+        )
+
+    monkeypatch.setattr(allocator.promising.capable, "solve_instance", stopped)
+    answer = allocator.promise(plan, customer="int1", product="p1", racks=5, period=1, price=50)
+    assert answer.capable_racks == answer.available_racks == 2
+    assert answer.objective_change == answer.available.objective_change == 100
+    assert answer.orders_losing == []
+    assert answer.capable is not None and answer.capable.plan_source == KEPT_PLAN
+    assert any("found no plan better than keeping the plan" in note for note in answer.notes)

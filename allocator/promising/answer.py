@@ -12,7 +12,7 @@ their order are fixed (`JSON_KEYS`, tested): the contract's keys first, then the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from allocator.data.instance import Instance
 from allocator.plan.tables import committed_racks, shipped_by_customer
@@ -25,6 +25,9 @@ from allocator.promising.request import (
     table_row,
     with_order,
 )
+
+if TYPE_CHECKING:  # importing the capable answer loads Pyomo; the available one never does
+    from allocator.promising.capable import Capable
 
 JSON_KEYS = (
     "available_racks",
@@ -79,8 +82,7 @@ class PromiseAnswer:
     period_labels: dict[int, str]
     currency: str
     available: Available
-    capable: Any | None = None
-    """An `allocator.promising.capable.Capable` (typed loosely: importing it loads Pyomo)."""
+    capable: Capable | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -100,11 +102,11 @@ class PromiseAnswer:
 
     @property
     def capable_racks(self) -> int | None:
-        return None if self.capable is None else int(self.capable.racks)
+        return None if self.capable is None else self.capable.racks
 
     @property
     def objective_change(self) -> float | None:
-        return None if self.capable is None else float(self.capable.objective_change)
+        return None if self.capable is None else self.capable.objective_change
 
     @property
     def orders_losing(self) -> list[dict[str, Any]] | None:

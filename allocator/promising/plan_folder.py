@@ -21,7 +21,12 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.errors import PromiseInputError
-from allocator.outputs.folder import ResultFolderError, read_result_csv, read_result_folder
+from allocator.outputs.folder import (
+    SUMMARY_FILE,
+    SWEEP_FILE,
+    ResultFolderError,
+    read_result_csv,
+)
 from allocator.plan.check import check_plan
 from allocator.plan.tables import Plan, make_plan, objective_terms
 
@@ -45,7 +50,7 @@ class PlanInput:
     plan: Plan
     objective: float
     source: str
-    """The plan folder, or ``a solve in this process``."""
+    """The plan folder, or ``the result`` for a plan in memory (`allocator.api.Result`)."""
     notes: tuple[str, ...] = ()
 
 
@@ -59,7 +64,8 @@ class PlanFolder:
     allocation: pd.DataFrame
     surplus: pd.DataFrame
     deals: pd.Series | None
-    """y[c] per third party from customers.csv or deals.csv; None when neither says."""
+    """y[c] per third party from customers.csv (a solve, a nightly folder) or deals.csv
+    (``runs export``); None when neither says."""
 
     def recorded(self, key: str) -> str | None:
         """``instance.KEY`` as summary.json (else manifest.json) records it."""
@@ -98,27 +104,11 @@ def _deals(folder_customers: pd.DataFrame | None, path: Path) -> pd.Series | Non
 
 
 def read_plan_folder(path: Path) -> PlanFolder:
-    """The plan files of ``path``; `PromiseInputError` when it holds no plan."""
+    """The plan files of ``path`` (read only); `PromiseInputError` when it holds no plan."""
     if not path.is_dir():
         raise PromiseInputError(f"PLAN_DIR {path} is not a folder")
-    summary = _read_json(path / "summary.json")
+    summary = _read_json(path / SUMMARY_FILE)
     manifest = _read_json(path / MANIFEST_FILE)
-    try:
-        folder = read_result_folder(path)
-    except FileNotFoundError:
-        folder = None
-        if not (path / "allocation.csv").exists():
-            raise PromiseInputError(
-                f"PLAN_DIR {path} holds no plan (no summary.json or allocation.csv): give the "
-                "folder of an `allocator solve` or a nightly published plan"
-            ) from None
-    except ResultFolderError as error:
-        raise PromiseInputError(f"PLAN_DIR {path}: {error}") from None
-    if folder is not None and folder.sweep is not None and folder.allocation is None:
-        raise PromiseInputError(
-            f"PLAN_DIR {path} is a what-if sweep, not a plan: give one of its scenarios/<name> "
-            "folders"
-        )
     if summary.get("status") == "infeasible":
         raise PromiseInputError(f"PLAN_DIR {path} holds no plan: its solve was infeasible")
     if summary.get("problem") == "lp_relaxation":
@@ -126,14 +116,18 @@ def read_plan_folder(path: Path) -> PlanFolder:
             f"PLAN_DIR {path} holds the LP relaxation (solved with --relax), not a plan of "
             "whole racks: promise against a MIP plan"
         )
-    allocation = None if folder is None else folder.allocation
+    allocation = _read_plan_csv(path / "allocation.csv")
     if allocation is None:
-        allocation = _read_plan_csv(path / "allocation.csv")
-    if allocation is None:
-        raise PromiseInputError(f"PLAN_DIR {path} holds no plan: allocation.csv is missing")
-    surplus = None if folder is None else folder.surplus
-    if surplus is None:
-        surplus = _read_plan_csv(path / "surplus.csv")
+        if (path / SWEEP_FILE).exists():
+            raise PromiseInputError(
+                f"PLAN_DIR {path} is a what-if sweep, not a plan: give one of its "
+                "scenarios/<name> folders"
+            )
+        raise PromiseInputError(
+            f"PLAN_DIR {path} holds no plan (no allocation.csv): give the folder of an "
+            "`allocator solve` or a nightly published plan"
+        )
+    surplus = _read_plan_csv(path / "surplus.csv")
     if surplus is None:
         surplus = pd.DataFrame(
             {
@@ -142,12 +136,12 @@ def read_plan_folder(path: Path) -> PlanFolder:
                 "racks": pd.Series(dtype="int64"),
             }
         )
-    customers = None if folder is None else folder.customers
+    customers = _read_plan_csv(path / "customers.csv")
     return PlanFolder(path, summary, manifest, allocation, surplus, _deals(customers, path))
 
 
 def _read_plan_csv(path: Path) -> pd.DataFrame | None:
-    """allocation.csv or surplus.csv of a folder without summary.json (``runs export``)."""
+    """A plan file as `allocator.outputs.folder` reads it (None when absent)."""
     try:
         return read_result_csv(path)
     except ResultFolderError as error:

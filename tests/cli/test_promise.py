@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 
 import allocator
 from allocator.cli import app
-from allocator.promising.answer import PromiseAnswer
+from allocator.promising.answer import JSON_KEYS, PromiseAnswer
 from tests.promising.helpers import (
     customer,
     order,
@@ -103,7 +103,7 @@ def test_json_keys_are_stable(plan_dir: Path) -> None:
     result = promise(plan_dir, *REQUEST, "--max-delay", "1", "--price", "500", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert list(data) == CONTRACT_KEYS + DETAIL_KEYS
+    assert list(data) == CONTRACT_KEYS + DETAIL_KEYS == list(JSON_KEYS)
     assert list(data["order"]) == ORDER_KEYS
     assert list(data["available"]) == AVAILABLE_KEYS
     assert list(data["capable"]) == CAPABLE_KEYS

@@ -112,8 +112,11 @@ class SolveResult:
 
     @property
     def solve_seconds(self) -> float:
-        """Seconds inside HiGHS: the MIP (or LP), plus the LP relaxation solved first."""
-        return self.timings.get("highs", 0.0) + self.timings.get("lp_relaxation", 0.0)
+        """Seconds inside HiGHS: the MIP (or LP), plus the LP relaxation solved first,
+        plus the priority stages before profit."""
+        return sum(
+            self.timings.get(phase, 0.0) for phase in ("highs", "lp_relaxation", "priority_stages")
+        )
 
 
 def versions() -> dict[str, str]:

@@ -93,6 +93,9 @@ class SolverOptions:
     log: bool = False
     log_file: str | None = None
     """Also append HiGHS's log to this file (``log`` still decides the console)."""
+    max_nodes: int | None = None
+    """Stop a MIP after this many branch-and-bound nodes (None: no limit). Not a
+    planner's option: the priority stages use it for a bounded first attempt."""
 
     def highs_options(self) -> dict[str, bool | int | float | str]:
         options: dict[str, bool | int | float | str] = {
@@ -107,6 +110,8 @@ class SolverOptions:
             options["log_file"] = self.log_file
         if self.time_limit is not None:
             options["time_limit"] = float(self.time_limit)
+        if self.max_nodes is not None:
+            options["mip_max_nodes"] = int(self.max_nodes)
         return options
 
 

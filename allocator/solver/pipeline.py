@@ -38,7 +38,13 @@ from allocator.solver.highs import (
 )
 from allocator.solver.memory import collecting_garbage, gc_paused
 from allocator.solver.results import extract_plan, marginal_values
-from allocator.solver.stages import MIN_STAGE_SECONDS, StageReport, holding_model, solve_stages
+from allocator.solver.stages import (
+    MIN_STAGE_SECONDS,
+    StageReport,
+    holding_model,
+    solve_stages,
+    with_hold_costs,
+)
 
 
 @dataclass(frozen=True)
@@ -67,10 +73,13 @@ class RunOptions:
 
     def as_dict(self) -> dict[str, Any]:
         """The options as recorded (``summary.json``, what-if hashes): ``priority_cost``
-        only when switched off, so records of other runs stay as they were."""
+        only when switched off and ``max_nodes`` only when set, so records of other runs
+        stay as they were."""
         options = asdict(self)
         if self.priority_cost:
             del options["priority_cost"]
+        if self.solver.max_nodes is None:
+            del options["solver"]["max_nodes"]
         return options
 
 
@@ -104,6 +113,8 @@ class SolveResult:
     """Under the lexicographic rule, every stage in the order solved, profit last."""
     priority_cost: float | None = None
     """The objective under the profit rule minus this plan's (`RunOptions.priority_cost`)."""
+    row_duals: np.ndarray | None = None
+    """The row duals behind ``marginal_values`` (None without them)."""
 
     @property
     def status(self) -> Termination:
@@ -253,6 +264,8 @@ def _solve_stages(
         result.termination,
         time.perf_counter() - started,
     )
+    if result.row_duals is not None:
+        reports = with_hold_costs(reports, final, result.row_duals)
     violations = list(result.violations)
     if result.plan is not None:
         held = [(hold.stage, hold.value) for hold in holds]
@@ -355,6 +368,7 @@ def _solve_model(
         mip_gap=outcome.mip_gap,
         marginal_values=marginal,
         marginal_values_source=source if marginal is not None else None,
+        row_duals=duals if marginal is not None else None,
         violations=violations,
         timings=timings,
         versions=versions(),
@@ -416,6 +430,7 @@ def _solve_by_deadline(
         marginal_values_source=(
             ("lp" if options.relax else "lp_relaxation") if marginal is not None else None
         ),
+        row_duals=duals if marginal is not None else None,
         violations=run.violations,
         timings=timings,
         versions=versions(),

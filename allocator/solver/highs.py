@@ -130,6 +130,9 @@ class CompiledModel:
     stage_costs: tuple[np.ndarray, ...] = ()
     """The lexicographic rule's stage objectives before profit, in the order solved, as
     cost vectors over the columns (`allocator.model.priority`); empty under profit."""
+    stage_offsets: tuple[float, ...] = ()
+    """Each stage objective's constant: its fixed variables' part (a nightly run's frozen
+    racks), which a hold row must leave out."""
 
     @functools.cached_property
     def row_names(self) -> list[str]:
@@ -186,20 +189,24 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
         lp.offset_,
         time.perf_counter() - started,
         read_start(columns),
-        _stage_costs(model, columns),
+        *_stage_costs(model, columns),
     )
 
 
-def _stage_costs(model: pyo.ConcreteModel, columns: list[pyo.Var]) -> tuple[np.ndarray, ...]:
+def _stage_costs(
+    model: pyo.ConcreteModel, columns: list[pyo.Var]
+) -> tuple[tuple[np.ndarray, ...], tuple[float, ...]]:
     """The deactivated stage objectives ``priority_stage`` (linear expressions of the
-    model's columns) as cost vectors, in their order."""
+    model's variables) as cost vectors over ``columns`` and constants (the part of the
+    fixed variables, which are no column), in their order."""
     stages = model.component("priority_stage")
     if stages is None or not len(stages):
-        return ()
+        return (), ()
     column_of = {id(var): column for column, var in enumerate(columns)}
-    costs = []
+    costs, offsets = [], []
     for objective in stages.values():
         cost = np.zeros(len(columns))
+        offset = 0.0
         expression = objective.expr
         terms = zip(
             getattr(expression, "linear_coefs", ()),
@@ -207,9 +214,13 @@ def _stage_costs(model: pyo.ConcreteModel, columns: list[pyo.Var]) -> tuple[np.n
             strict=True,
         )  # a stage over no column (a tier whose windows are all empty) is the constant 0
         for coef, var in terms:
-            cost[column_of[id(var)]] += coef
+            if var.fixed:
+                offset += coef * float(var.value)
+            else:
+                cost[column_of[id(var)]] += coef
         costs.append(cost)
-    return tuple(costs)
+        offsets.append(offset)
+    return tuple(costs), tuple(offsets)
 
 
 LP_BESIDE_MIN_COLUMNS = 50_000
@@ -271,6 +282,7 @@ def with_arrays(
         time.perf_counter() - started,
         start,
         compiled.stage_costs,
+        compiled.stage_offsets,
     )
 
 

@@ -90,6 +90,8 @@ class Hold:
     stage: Stage
     cost: np.ndarray
     value: float
+    offset: float = 0.0
+    """The stage objective's constant (fixed variables): the row holds value - offset."""
 
 
 def solve_stages(
@@ -112,7 +114,10 @@ def solve_stages(
     holds: list[Hold] = []
     reports: list[StageReport] = []
     start = compiled.start
-    for position, (stage, cost) in enumerate(zip(stages, compiled.stage_costs, strict=True)):
+    offsets = compiled.stage_offsets or (0.0,) * len(stages)
+    for position, (stage, cost, offset) in enumerate(
+        zip(stages, compiled.stage_costs, offsets, strict=True)
+    ):
         left = seconds_left()
         if left is not None and left <= MIN_STAGE_SECONDS:
             reports.append(StageReport(stage, None, None, Termination.TIME_LIMIT, 0.0))
@@ -138,7 +143,7 @@ def solve_stages(
             continue
         plan = extract_plan(instance, stage_model, outcome.values, integral=not relax)
         value = stage_value(instance, plan, stage)
-        holds.append(Hold(stage, cost, value))
+        holds.append(Hold(stage, cost, value, offset))
         reports.append(StageReport(stage, value, outcome.best_bound, outcome.termination, seconds))
         start = outcome.values
     return holds, reports, start
@@ -165,8 +170,8 @@ def holding_model(
     *,
     cost: np.ndarray | None = None,
 ) -> CompiledModel:
-    """``compiled`` with one row per hold, ``cost . x >= hold_floor(value)``, and, given
-    ``cost``, that objective (maximized, no offset) instead of the model's."""
+    """``compiled`` with one row per hold, ``cost . x >= hold_floor(value) - offset``,
+    and, given ``cost``, that objective (maximized, no offset) instead of the model's."""
     arrays = model_arrays(compiled)
     if holds:
         arrays = _with_rows(

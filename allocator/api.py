@@ -163,15 +163,19 @@ def solve(
     relax: bool = False,
     seed: int = DEFAULT_SEED,
     log: bool = False,
+    priority_cost: bool = True,
 ) -> Result:
     """Build, solve and read back ``instance`` (the options of ``allocator solve``).
 
     An infeasible strict model is a `Result` with status ``infeasible`` and its
-    ``conflicts``, not an exception."""
+    ``conflicts``, not an exception. Under ``priority_rule = "lexicographic"`` the
+    result's ``summary`` has ``priority_stages`` and, unless ``priority_cost`` is off,
+    ``priority_cost`` (one more solve, under the profit rule)."""
     options = RunOptions(
         SolverOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed, log=log),
         strict=strict,
         relax=relax,
+        priority_cost=priority_cost,
     )
     try:
         solved = solve_instance(instance, options)

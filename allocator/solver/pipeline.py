@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
-import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +18,7 @@ from allocator.faults import failpoint
 from allocator.model.build import ModelExtension, ModelOptions, build_model
 from allocator.model.start import set_plan_start
 from allocator.plan.check import check_plan
+from allocator.plan.priority import PROFIT, Stage, check_holds, priority_stages
 from allocator.plan.repair import round_plan
 from allocator.plan.tables import Plan, objective_terms
 from allocator.solver.anytime import solve_by_deadline
@@ -39,7 +36,15 @@ from allocator.solver.highs import (
     start_lp_duals_beside,
     start_objective,
 )
+from allocator.solver.memory import collecting_garbage, gc_paused
 from allocator.solver.results import extract_plan, marginal_values
+from allocator.solver.stages import (
+    MIN_STAGE_SECONDS,
+    StageReport,
+    holding_model,
+    solve_stages,
+    with_hold_costs,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ class RunOptions:
     """For a MIP, solve the LP relaxation for the marginal values in a second process
     while the MIP runs, when the machine has a core to spare (`allocator.solver.lp_beside`).
     Off where every core already runs a solve (what-if workers)."""
+    priority_cost: bool = True
+    """Under the lexicographic rule, also solve the instance under the profit rule and
+    report ``priority_cost`` (what putting the tiers first costs)."""
     lp_first: bool = False
     """For a MIP, solve the LP relaxation first: marginal values and a rounded MIP start.
     Off by default: with that start HiGHS 1.15.1 stayed in the root node of a generated
@@ -64,7 +72,15 @@ class RunOptions:
         return ModelOptions(strict=self.strict, relax=self.relax)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The options as recorded (``summary.json``, what-if hashes): ``priority_cost``
+        only when switched off and ``max_nodes`` only when set, so records of other runs
+        stay as they were."""
+        options = asdict(self)
+        if self.priority_cost:
+            del options["priority_cost"]
+        if self.solver.max_nodes is None:
+            del options["solver"]["max_nodes"]
+        return options
 
 
 @dataclass(kw_only=True)
@@ -93,6 +109,12 @@ class SolveResult:
     bound_source: str | None = None
     """Whose bound ``best_bound`` is: ``highs``, or ``lp_relaxation`` when the LP
     relaxation's is tighter than a time-limited MIP's."""
+    priority_stages: tuple[StageReport, ...] = ()
+    """Under the lexicographic rule, every stage in the order solved, profit last."""
+    priority_cost: float | None = None
+    """The objective under the profit rule minus this plan's (`RunOptions.priority_cost`)."""
+    row_duals: np.ndarray | None = None
+    """The row duals behind ``marginal_values`` (None without them)."""
 
     @property
     def status(self) -> Termination:
@@ -101,28 +123,17 @@ class SolveResult:
 
     @property
     def solve_seconds(self) -> float:
-        """Seconds inside HiGHS: the MIP (or LP), plus the LP relaxation solved first."""
-        return self.timings.get("highs", 0.0) + self.timings.get("lp_relaxation", 0.0)
+        """Seconds inside HiGHS: the MIP (or LP), plus the LP relaxation solved first,
+        plus the priority stages before profit."""
+        return sum(
+            self.timings.get(phase, 0.0) for phase in ("highs", "lp_relaxation", "priority_stages")
+        )
 
 
 def versions() -> dict[str, str]:
     import pyomo.version
 
     return {"allocator": __version__, "pyomo": str(pyomo.version.version), "highs": highs_version()}
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while Pyomo allocates millions of
-    objects that all stay alive: a 104k-variable build took 0.8-0.9 s instead of
-    2.4-2.9 s (generated instance, median of 2 each way)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def solve_instance(
@@ -133,8 +144,43 @@ def solve_instance(
     Raises `InfeasibleError` (naming the conflicting rows) when the model has no plan,
     which only strict mode can cause. ``extend`` may add components to the model first;
     ``solver_objective`` then includes them, while ``objective`` stays the contract's objective
-    recomputed from the plan.
+    recomputed from the plan. Under the lexicographic rule with ``priority_cost`` the
+    instance is solved once more under the profit rule (a time limit is shared: the
+    stages and that solve get equal parts).
     """
+    if not (instance.policy.is_lexicographic and options.priority_cost):
+        return _solve_instance(instance, options, extend)
+    limit = options.solver.time_limit
+    started = time.monotonic()
+    stages = len(priority_stages(instance))
+    first = options
+    if limit is not None:
+        first = dataclasses.replace(
+            options,
+            solver=dataclasses.replace(options.solver, time_limit=limit * stages / (stages + 1)),
+        )
+    result = _solve_instance(instance, first, extend)
+    left = None if limit is None else max(limit - (time.monotonic() - started), MIN_STAGE_SECONDS)
+    reference = _solve_instance(
+        instance.with_policy(dataclasses.replace(instance.policy, priority_rule="profit")),
+        dataclasses.replace(
+            options,
+            priority_cost=False,
+            marginal_values=False,
+            solver=dataclasses.replace(options.solver, time_limit=left),
+        ),
+        extend,
+    )
+    cost = None
+    if reference.objective is not None and result.objective is not None:
+        cost = reference.objective - result.objective
+    return dataclasses.replace(result, options=options, priority_cost=cost)
+
+
+def _solve_instance(
+    instance: Instance, options: RunOptions, extend: ModelExtension | None
+) -> SolveResult:
+    """`solve_instance` without the priority rule's extra solve."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     # The collector stays paused through the solve: re-enabled after the build, its first
@@ -156,34 +202,80 @@ def solve_instance(
         )
 
 
-@contextlib.contextmanager
-def collecting_garbage(collect: bool) -> Iterator[Callable[[], None] | None]:
-    """With ``collect``, a full garbage collection in a second thread once the function
-    yielded is called, which `solve_compiled` does just before HiGHS runs. A dropped Pyomo
-    model is freed only by the cycle collector (3.5M objects at 197k columns: 0.6-0.75
-    s). The collector holds the GIL throughout, so it must start when HiGHS has released
-    it (highspy's ``run()`` does): started any earlier, it kept the main thread waiting
-    (0.75 s inside ``Thread.start`` at 197k columns, py-spy). Then it takes no time from
-    the solve, and the memory is back before HiGHS's own peak."""
-    if not collect:
-        yield None
-        return
-    go = threading.Event()
-
-    def collect_when_told() -> None:
-        go.wait()
-        gc.collect()
-
-    thread = threading.Thread(target=collect_when_told, name="collect-model", daemon=True)
-    thread.start()
-    try:
-        yield go.set
-    finally:
-        go.set()
-        thread.join()
-
-
 def solve_built(
+    instance: Instance,
+    options: RunOptions,
+    model: pyo.ConcreteModel | None,
+    compiled: CompiledModel,
+    timings: dict[str, float],
+    *,
+    anytime_plans: bool = True,
+) -> SolveResult:
+    """Solve a built and compiled model of ``instance`` and read the result back (see
+    `_solve_model`); under the lexicographic rule, stage by stage (`_solve_stages`)."""
+    if compiled.stage_costs:
+        return _solve_stages(instance, options, compiled, timings)
+    return _solve_model(instance, options, model, compiled, timings, anytime_plans=anytime_plans)
+
+
+def _solve_stages(
+    instance: Instance, options: RunOptions, compiled: CompiledModel, timings: dict[str, float]
+) -> SolveResult:
+    """The stages before profit (`allocator.solver.stages`), then the profit stage: the
+    model's objective under every hold, solved as any model but without anytime plans
+    (they know nothing of the holds). The plan is re-checked against the holds too."""
+    limit = options.solver.time_limit
+    ends = None if limit is None else time.monotonic() + limit
+
+    def seconds_left() -> float | None:
+        return None if ends is None else ends - time.monotonic()
+
+    started = time.perf_counter()
+    holds, reports, start = solve_stages(
+        instance,
+        compiled,
+        options.solver,
+        relax=options.relax,
+        strict=options.strict,
+        seconds_left=seconds_left,
+        stages_after=1,
+    )
+    timings["priority_stages"] = time.perf_counter() - started
+    if reports and reports[-1].value is None and reports[-1].termination.is_infeasible:
+        raise _explain_infeasible(instance, options, compiled)
+    final = holding_model(compiled, holds, compiled.start if start is None else start)
+    solver = options.solver
+    if ends is not None:
+        left = max(ends - time.monotonic(), MIN_STAGE_SECONDS)
+        solver = dataclasses.replace(solver, time_limit=left)
+    started = time.perf_counter()
+    result = _solve_model(
+        instance,
+        dataclasses.replace(options, solver=solver),
+        None,
+        final,
+        timings,
+        anytime_plans=False,
+    )
+    profit = StageReport(
+        Stage(None, PROFIT),
+        result.objective,
+        result.best_bound,
+        result.termination,
+        time.perf_counter() - started,
+    )
+    if result.row_duals is not None:
+        reports = with_hold_costs(reports, final, result.row_duals)
+    violations = list(result.violations)
+    if result.plan is not None:
+        held = [(hold.stage, hold.value) for hold in holds]
+        violations += check_holds(instance, result.plan, held)
+    return dataclasses.replace(
+        result, options=options, priority_stages=(*reports, profit), violations=violations
+    )
+
+
+def _solve_model(
     instance: Instance,
     options: RunOptions,
     model: pyo.ConcreteModel | None,
@@ -276,6 +368,7 @@ def solve_built(
         mip_gap=outcome.mip_gap,
         marginal_values=marginal,
         marginal_values_source=source if marginal is not None else None,
+        row_duals=duals if marginal is not None else None,
         violations=violations,
         timings=timings,
         versions=versions(),
@@ -337,6 +430,7 @@ def _solve_by_deadline(
         marginal_values_source=(
             ("lp" if options.relax else "lp_relaxation") if marginal is not None else None
         ),
+        row_duals=duals if marginal is not None else None,
         violations=run.violations,
         timings=timings,
         versions=versions(),
@@ -383,7 +477,8 @@ def _explain_infeasible(instance: Instance, options: RunOptions, compiled: Any) 
     if conflicts is not None:
         return InfeasibleError(conflicts, "IIS of the LP relaxation (HiGHS)")
     elastic = solve_instance(
-        instance, RunOptions(options.solver, strict=False, marginal_values=False)
+        instance,
+        RunOptions(options.solver, strict=False, marginal_values=False, priority_cost=False),
     )
     short: list[str] = []
     if elastic.plan is not None:

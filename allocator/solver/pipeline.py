@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import threading
 import time
@@ -91,8 +90,9 @@ class SolveResult:
     """Where the plan came from: ``highs``, or an anytime plan of a time-limited solve
     that beat HiGHS's incumbent (``lp_rounding``, ``greedy``; `allocator.solver.anytime`)."""
     bound_source: str | None = None
-    """Whose bound ``best_bound`` is: ``highs``, or ``lp_relaxation`` when the LP
-    relaxation's is tighter than a time-limited MIP's."""
+    """Whose bound ``best_bound`` is: ``highs``, or for a time-limited MIP the tighter
+    ``lp_relaxation`` or ``lagrangian`` (`allocator.solver.bound`, while the LP relaxation
+    has not finished)."""
 
     @property
     def status(self) -> Termination:
@@ -126,15 +126,22 @@ def gc_paused() -> Iterator[None]:
 
 
 def solve_instance(
-    instance: Instance, options: RunOptions, extend: ModelExtension | None = None
+    instance: Instance,
+    options: RunOptions,
+    extend: ModelExtension | None = None,
+    *,
+    clock_started: float | None = None,
 ) -> SolveResult:
     """Build, solve and read back one instance.
 
     Raises `InfeasibleError` (naming the conflicting rows) when the model has no plan,
     which only strict mode can cause. ``extend`` may add components to the model first;
     ``solver_objective`` then includes them, while ``objective`` stays the contract's objective
-    recomputed from the plan.
+    recomputed from the plan. A time limit counts from ``clock_started`` (a
+    `time.monotonic`; None: now, so the build counts in it).
     """
+    if clock_started is None:
+        clock_started = time.monotonic()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     # The collector stays paused through the solve: re-enabled after the build, its first
@@ -152,7 +159,13 @@ def solve_instance(
             # all, is freed while HiGHS runs (see `collecting_garbage`)
             model = None
         return solve_built(
-            instance, options, model, compiled, timings, anytime_plans=extend is None
+            instance,
+            options,
+            model,
+            compiled,
+            timings,
+            anytime_plans=extend is None,
+            clock_started=clock_started,
         )
 
 
@@ -191,6 +204,7 @@ def solve_built(
     timings: dict[str, float],
     *,
     anytime_plans: bool = True,
+    clock_started: float | None = None,
 ) -> SolveResult:
     """Solve a built and compiled model of ``instance`` and read the result back: the
     part of `solve_instance` after the hand-off, shared with `allocator.solver.resolve`, which
@@ -200,7 +214,10 @@ def solve_built(
     HiGHS runs. ``timings`` gets the solve phases added. With a time limit the solve
     ends by its deadline (`allocator.solver.anytime`); ``anytime_plans`` (the contract's
     model only: not with an extension) lets a plan made from the LP relaxation or
-    greedily be written when it beats HiGHS's incumbent."""
+    greedily be written when it beats HiGHS's incumbent. The time limit counts from
+    ``clock_started`` (None: now), an LP relaxation solved first included."""
+    if clock_started is None:
+        clock_started = time.monotonic()
     duals = None
     is_mip = not options.relax and bool(compiled.is_integer.any())
     if is_mip and options.lp_first:
@@ -208,13 +225,9 @@ def solve_built(
             raise ValueError("lp_first needs the model to set the rounded start on")
         duals = _solve_lp_first(instance, options, model, compiled, timings)
     solver = options.solver
-    if solver.time_limit is not None and "lp_relaxation" in timings:
-        # the time limit covers the whole solve, LP relaxation included
-        remaining = max(solver.time_limit - timings["lp_relaxation"], 0.01)
-        solver = dataclasses.replace(solver, time_limit=remaining)
     if solver.time_limit is not None:
         return _solve_by_deadline(
-            instance, options, solver, model, compiled, timings, duals, anytime_plans
+            instance, options, model, compiled, timings, duals, anytime_plans, clock_started
         )
     beside = None
     if is_mip and options.marginal_values and duals is None and options.lp_beside:
@@ -287,12 +300,12 @@ def solve_built(
 def _solve_by_deadline(
     instance: Instance,
     options: RunOptions,
-    solver: SolverOptions,
     model: pyo.ConcreteModel | None,
     compiled: CompiledModel,
     timings: dict[str, float],
     duals: np.ndarray | None,
     anytime_plans: bool,
+    clock_started: float,
 ) -> SolveResult:
     """`solve_built` with a time limit: ended by its deadline, the best plan found by
     then (`allocator.solver.anytime`)."""
@@ -300,13 +313,14 @@ def _solve_by_deadline(
         run = solve_by_deadline(
             instance,
             compiled,
-            solver,
+            options.solver,
             relax=options.relax,
             strict=options.strict,
             lp_wanted=options.marginal_values and duals is None,
             lp_beside=options.lp_beside,
             plans=anytime_plans and not options.lp_first,
             before_run=before_run,
+            started=clock_started,
         )
     outcome = run.outcome
     timings["highs"] = outcome.solve_seconds

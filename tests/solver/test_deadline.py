@@ -28,6 +28,7 @@ from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
 from allocator.outputs.result_files import write_result
 from allocator.solver import anytime
+from allocator.solver.bound import lagrangian_bound
 from allocator.solver.child import STALL_ENVIRONMENT, HighsChild
 from allocator.solver.highs import (
     SolverOptions,
@@ -35,6 +36,7 @@ from allocator.solver.highs import (
     _make_highs,
     child_task,
     compile_model,
+    model_arrays,
     outcome_of,
     solve_compiled,
 )
@@ -124,7 +126,78 @@ def test_stuck_highs_is_killed_at_the_deadline_and_its_best_incumbent_written(
     assert summary["mip_gap"] == pytest.approx(
         (summary["best_bound"] - summary["objective"]) / abs(summary["objective"])
     )
-    assert summary["best_bound_source"] in ("highs", "lp_relaxation")
+    assert summary["best_bound_source"] in ("highs", "lp_relaxation", "lagrangian")
+
+
+def test_time_limit_counts_from_the_clock_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``allocator solve`` starts the clock before reading the instance: a solve whose
+    clock started 3 s before it (reading and building) is stopped 3 s sooner, by
+    clock + T + grace, not call + T + grace."""
+    monkeypatch.setenv(STALL_ENVIRONMENT, "2:600")
+    limit, before = 4.0, 3.0
+    instance = load_instance(BASE)
+    compiled = compile_model(build_model(instance, ModelOptions()))
+    called = time.monotonic()
+    result = solve_built(
+        instance,
+        RunOptions(SolverOptions(time_limit=limit)),
+        None,
+        compiled,
+        {},
+        anytime_plans=False,
+        clock_started=called - before,
+    )
+    elapsed = time.monotonic() - called
+    # killed at clock + T + grace / 2 = called + 3.5 s (counted from the call: 6.5 s)
+    assert limit - before + _grace(limit) / 2 - 0.1 <= elapsed <= limit + _grace(limit) - before
+    assert result.termination == Termination.TIME_LIMIT and result.plan_source == "highs"
+    assert result.timings["highs"] <= elapsed
+
+
+class _LpNeverComes:
+    """A LP relaxation beside the MIP that never answers (as at 939k columns, where it
+    takes 1,316 s)."""
+
+    answer = None
+
+    def relaxation(self, until: float = math.inf) -> None:
+        return None
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_without_the_lp_relaxation_the_gap_is_against_a_lagrangian_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HiGHS stuck after its start and no LP relaxation by the deadline: the greedy plan
+    is written with its gap against the Lagrangian bound, which is a bound (at least the
+    LP optimum) and tighter than L(0)."""
+    monkeypatch.setenv(STALL_ENVIRONMENT, "1:600")
+    monkeypatch.setattr(anytime, "start_lp_duals_beside", lambda *a, **k: _LpNeverComes())
+    limit = 4.0
+    instance = load_instance(BASE)
+    compiled = compile_model(build_model(instance, ModelOptions()))
+    lp_optimum = solve_compiled(compiled, SolverOptions(), integer=False).objective
+    assert lp_optimum is not None
+    result = solve_built(instance, RunOptions(SolverOptions(time_limit=limit)), None, compiled, {})
+    assert result.termination == Termination.TIME_LIMIT and result.plan_source == "greedy"
+    assert result.bound_source == "lagrangian" and result.best_bound is not None
+    assert result.timings["lagrangian_bound"] > 0
+    arrays = model_arrays(compiled)
+    at_zero = lagrangian_bound(
+        arrays, np.zeros(len(arrays.row_lower)), maximize=True, offset=compiled.lp.offset_
+    )
+    assert at_zero is not None
+    assert lp_optimum * (1 - 1e-9) <= result.best_bound < at_zero
+    out = tmp_path / "out"
+    write_result(result, out, str(BASE))
+    check_written_plan(BASE, out)
+    summary = _summary(out)
+    assert summary["best_bound_source"] == "lagrangian"
+    assert summary["mip_gap"] == pytest.approx(
+        (summary["best_bound"] - summary["objective"]) / abs(summary["objective"])
+    )
 
 
 def test_stuck_highs_with_only_its_start_gives_way_to_an_anytime_plan(

@@ -169,18 +169,24 @@ def solve(
     relax: bool = False,
     seed: int = DEFAULT_SEED,
     log: bool = False,
+    priority_cost: bool = True,
+    clock_started: float | None = None,
 ) -> Result:
     """Build, solve and read back ``instance`` (the options of ``allocator solve``).
 
-    An infeasible strict model is a `Result` with status ``infeasible`` and its
-    ``conflicts``, not an exception."""
+    ``time_limit`` counts from ``clock_started`` (a `time.monotonic`; None: this call,
+    so building the model counts in it). An infeasible strict model is a `Result` with
+    status ``infeasible`` and its ``conflicts``, not an exception. Under ``priority_rule = "lexicographic"`` the
+    result's ``summary`` has ``priority_stages`` and, unless ``priority_cost`` is off,
+    ``priority_cost`` (one more solve, under the profit rule)."""
     options = RunOptions(
         SolverOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed, log=log),
         strict=strict,
         relax=relax,
+        priority_cost=priority_cost,
     )
     try:
-        solved = solve_instance(instance, options)
+        solved = solve_instance(instance, options, clock_started=clock_started)
     except InfeasibleError as error:
         return Result(instance, options, infeasible=error, conflicts=error.conflicts)
     return Result(instance, options, solved=solved)

@@ -57,6 +57,14 @@ StrictOption = Annotated[
     bool, typer.Option("--strict", help="Make internal min fill hard (no shortfall).")
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No tables or progress.")]
+NoPriorityCostOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-priority-cost",
+        help="Under priority_rule = lexicographic, skip the profit-rule solve that prices "
+        "the rule (summary.json priority_cost).",
+    ),
+]
 
 
 def fail(message: str, code: ExitCode) -> typer.Exit:

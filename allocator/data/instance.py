@@ -7,6 +7,7 @@ a what-if study that changes a table gets consistent derived data by calling it 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,6 +25,25 @@ class Policy:
 
     third_party_max_share: float
     internal_shortfall_penalty: float
+    priority_rule: str = "profit"
+    """``profit`` or ``lexicographic`` (the tiers' stages first)."""
+    fair_share: bool = False
+    """With ``lexicographic``: each tier's lowest fill rate is raised before its racks."""
+
+    @property
+    def is_lexicographic(self) -> bool:
+        return self.priority_rule == "lexicographic"
+
+    def hash_text(self) -> str:
+        """The policy as hashed: an instance without the priority keys hashes as it did
+        before they existed."""
+        text = (
+            f"Policy(third_party_max_share={self.third_party_max_share!r}, "
+            f"internal_shortfall_penalty={self.internal_shortfall_penalty!r}"
+        )
+        if (self.priority_rule, self.fair_share) != ("profit", False):
+            text += f", priority_rule={self.priority_rule!r}, fair_share={self.fair_share!r}"
+        return text + ")"
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,13 @@ class Instance:
     @property
     def name(self) -> str:
         return self.settings.name
+
+    def with_policy(self, policy: Policy) -> Instance:
+        """This instance under another ``[policy]``; its content hash is this one's with
+        the policy's text added (the tables are the same)."""
+        settings = dataclasses.replace(self.settings, policy=policy)
+        digest = hashlib.sha256((self.content_hash + policy.hash_text()).encode())
+        return dataclasses.replace(self, settings=settings, content_hash=digest.hexdigest())
 
     @property
     def periods(self) -> int:
@@ -289,11 +316,18 @@ def _ship_options(
 def _content_hash(settings: Settings, tables: dict[str, pd.DataFrame]) -> str:
     """SHA-256 of the parsed content: the same data as CSVs or as a workbook hash alike."""
     digest = hashlib.sha256()
-    digest.update(repr(settings).encode())
+    digest.update(
+        repr(settings).replace(repr(settings.policy), settings.policy.hash_text()).encode()
+    )
     for name, table in TABLES.items():
         if name == "substitutes" and not len(tables[name]):
             continue  # an instance without substitutes hashes as it did before the table
-        frame = tables[name].loc[:, list(table.column_names)]
+        columns = [
+            column.name
+            for column in table.columns
+            if column.default is None or (tables[name][column.name] != column.default).any()
+        ]  # an optional column at its default everywhere hashes as if it were absent
+        frame = tables[name].loc[:, columns]
         frame = frame.sort_values(list(table.key), kind="stable")
         digest.update(name.encode())
         digest.update(frame.to_csv(index=False, lineterminator="\n").encode())

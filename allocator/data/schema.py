@@ -27,6 +27,10 @@ MAX_RATE = 1e6
 """Largest per-rack physical rate: wafers per rack, kW per rack."""
 MAX_AMOUNT = 1e12
 """Largest wafer or kW amount (foundry surplus wafers, region power)."""
+MAX_PRIORITY = 1_000_000
+"""Largest priority number (tiers are solved one stage each, so real ones are few)."""
+PRIORITY_RULES = ("profit", "lexicographic")
+"""``policy.priority_rule``: profit alone, or the tiers' stages first."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,9 @@ class Column:
     ``kind`` decides parsing: ``id``/``ref``/``segment`` are non-empty text, ``int``
     must be a whole number, ``number`` any finite number. ``minimum``/``maximum``
     bound the value (inclusive). ``ref`` names the ``(table, column)`` a value must
-    exist in. ``period`` marks columns that must lie in ``1..periods``.
+    exist in. ``period`` marks columns that must lie in ``1..periods``. A column with a
+    ``default`` is optional: a file without it, or an empty cell, means the default.
+    ``scalable`` says whether a what-if may multiply it (`allocator.whatif.spec`).
     """
 
     name: str
@@ -47,6 +53,8 @@ class Column:
     maximum: float | None = None
     ref: tuple[str, str] | None = None
     period: bool = False
+    default: float | None = None
+    scalable: bool = True
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,17 @@ TABLES: dict[str, Table] = {
                     "one-time cost of accepting the deal (third_party only, else 0)",
                 ),
                 _racks("min_contract_racks", "smallest deal accepted (third_party only, else 0)"),
+                Column(
+                    "priority",
+                    "int",
+                    "tier",
+                    "service tier, 1 served first (with `policy.priority_rule = "
+                    '"lexicographic"`); optional, a missing column or empty cell means 1',
+                    minimum=1,
+                    maximum=MAX_PRIORITY,
+                    default=1,
+                    scalable=False,
+                ),
             ),
             key=("customer",),
             description="Internal cloud regions and third-party buyers.",
@@ -271,15 +290,17 @@ SEGMENTS = ("internal", "third_party")
 
 @dataclass(frozen=True)
 class Setting:
-    """One key of `instance.toml` (``policy.`` prefix for the ``[policy]`` table)."""
+    """One key of `instance.toml` (``policy.`` prefix for the ``[policy]`` table).
+    ``choice`` keys take one of ``choices``; ``bool`` keys true or false."""
 
     key: str
-    kind: Literal["text", "int", "number"]
+    kind: Literal["text", "int", "number", "choice", "bool"]
     description: str
     required: bool = True
     default: str | None = None
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[str, ...] = ()
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -301,6 +322,22 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0.0,
         maximum=MAX_MONEY,
     ),
+    Setting(
+        "policy.priority_rule",
+        "choice",
+        "`profit`: maximize the objective; `lexicographic`: serve the tiers of "
+        "`customers.csv` `priority` first, one stage each, then profit",
+        required=False,
+        default="profit",
+        choices=PRIORITY_RULES,
+    ),
+    Setting(
+        "policy.fair_share",
+        "bool",
+        "with `lexicographic`: raise each tier's lowest fill rate first",
+        required=False,
+        default="false",
+    ),
 )
 
 
@@ -309,7 +346,8 @@ def reference_markdown() -> str:
     lines = ["`instance.toml`", "", "| key | type | required | meaning |", "|---|---|---|---|"]
     for setting in SETTINGS:
         required = "yes" if setting.required else f"no (default {setting.default or 'none'})"
-        lines.append(f"| `{setting.key}` | {setting.kind} | {required} | {setting.description} |")
+        kind = " or ".join(f"`{choice}`" for choice in setting.choices) or setting.kind
+        lines.append(f"| `{setting.key}` | {kind} | {required} | {setting.description} |")
     for table in TABLES.values():
         optional = " (optional)" if table.optional else ""
         key = ", ".join(f"`{name}`" for name in table.key)
@@ -317,6 +355,8 @@ def reference_markdown() -> str:
         lines += ["| column | type | unit | range | meaning |", "|---|---|---|---|---|"]
         for column in table.columns:
             kind = f"ref to {column.ref[0]}.{column.ref[1]}" if column.ref else column.kind
+            if column.default is not None:
+                kind += f", optional (default {_number_text(column.default)})"
             lines.append(
                 f"| `{column.name}` | {kind} | {column.unit} | {_range_text(column)} "
                 f"| {column.description} |"

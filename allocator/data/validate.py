@@ -117,6 +117,8 @@ def check_settings(
         policy=Policy(
             third_party_max_share=float(values["policy.third_party_max_share"]),
             internal_shortfall_penalty=float(values["policy.internal_shortfall_penalty"]),
+            priority_rule=str(values["policy.priority_rule"]),
+            fair_share=values["policy.fair_share"] in (True, "true"),
         ),
     )
 
@@ -132,6 +134,17 @@ def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _parse_setting(setting: Setting, value: Any, as_text: bool) -> tuple[Any, str | None]:
+    if setting.kind == "choice":
+        choice = value.strip() if isinstance(value, str) else None
+        if choice not in setting.choices:
+            return None, f"must be one of {', '.join(setting.choices)} (got {value!r})"
+        return choice, None
+    if setting.kind == "bool":
+        if isinstance(value, bool):
+            return value, None
+        if as_text and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true", None
+        return None, f"must be true or false (got {value!r})"
     if setting.kind == "text":
         text = value.strip() if isinstance(value, str) else ""
         if not text:
@@ -204,13 +217,22 @@ def check_table(raw: RawTable, periods: int | None, problems: list[Problem]) -> 
     if raw.frame is None:
         return None
     table = TABLES[raw.name]
-    missing = [name for name in table.column_names if name not in raw.frame.columns]
+    missing = [
+        column.name
+        for column in table.columns
+        if column.name not in raw.frame.columns and column.default is None
+    ]
     for name in missing:
         problems.append(Problem(raw.source, 1, name, "column is missing"))
     if missing:
         return None
     typed = pd.DataFrame(index=raw.frame.index)
     for column in table.columns:
+        if column.name not in raw.frame.columns:  # an optional column: its default
+            typed[column.name] = pd.Series(column.default, index=raw.frame.index).astype(
+                "int64" if column.kind == "int" else "float64"
+            )
+            continue
         values, bad = check_column(raw, column, periods, problems)
         typed[column.name] = values.where(~bad) if bad.any() else values
     return typed
@@ -223,6 +245,8 @@ def check_column(
     The parsed values and which cells are bad."""
     assert raw.frame is not None
     text = raw.frame[column.name]
+    if column.default is not None:  # an empty cell of an optional column: its default
+        text = text.where(text != "", f"{column.default:g}")
     empty = text == ""
     _report(raw, column.name, empty, "missing value", problems)
     if column.kind in ("id", "ref"):

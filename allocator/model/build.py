@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pyomo.environ as pyo
-from pyomo.core.expr.numeric_expr import LinearExpression
 
 from allocator.data.instance import Instance
 from allocator.model.coefficients import (
@@ -28,6 +27,8 @@ from allocator.model.coefficients import (
     model_coefficients,
     ship_vars_by,
 )
+from allocator.model.expressions import Row, integer_domain, linear, ship_vars
+from allocator.model.priority import add_fair_share, add_priority_stage, add_tier_min_fill
 from allocator.model.start import set_plan_start
 from allocator.plan.tables import empty_plan
 
@@ -37,8 +38,9 @@ MIP start set as variable values); it must keep every constraint of the contract
 
 
 def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
-    """The whole model: variables, then constraints 1-7, then the objective; outside
-    strict mode every variable starts at the ship-nothing plan."""
+    """The whole model: variables, then constraints 1-8, then the objective (and, under
+    the lexicographic rule, the stage objectives, deactivated); outside strict mode every
+    variable starts at the ship-nothing plan."""
     numbers = model_coefficients(instance, options)
     model = pyo.ConcreteModel(name=instance.name)
     add_ship_racks(model, numbers, options)
@@ -48,6 +50,7 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     add_is_deal_accepted(model, numbers, options)
     add_shortfall_racks(model, numbers)
     add_region_power_kw(model, numbers)
+    add_tier_min_fill(model, numbers)
     add_stock_balance(model, numbers)
     add_foundry_surplus(model, numbers)
     add_order_quantity(model, numbers)
@@ -56,28 +59,12 @@ def build_model(instance: Instance, options: ModelOptions) -> pyo.ConcreteModel:
     add_third_party_share(model, numbers)
     add_region_power_balance(model, numbers)
     add_region_power(model, numbers)
+    add_fair_share(model, numbers)
     add_objective(model, numbers)
+    add_priority_stage(model, numbers)
     if not options.strict:
         set_plan_start(model, instance, empty_plan(instance))
     return model
-
-
-Row = tuple[float | None, LinearExpression, float | None]
-"""A constraint row as Pyomo's (lower, body, upper) tuple; None is no bound."""
-
-
-def _linear(coefs: Sequence[float], variables: Sequence[pyo.Var]) -> LinearExpression:
-    return LinearExpression(constant=0, linear_coefs=list(coefs), linear_vars=list(variables))
-
-
-def _integer_domain(options: ModelOptions) -> pyo.Set:
-    return pyo.NonNegativeReals if options.relax else pyo.NonNegativeIntegers
-
-
-def _ship_vars(model: pyo.ConcreteModel) -> list[pyo.Var]:
-    """Every x[o,p,t] in `ShipColumns` order: the orders' own products (``ship_racks``),
-    then the substitutes (``substitute_racks``)."""
-    return [*model.ship_racks.values(), *model.substitute_racks.values()]
 
 
 # --- variables -----------------------------------------------------------------------
@@ -106,7 +93,7 @@ def add_ship_racks(
     }
     model.ship_racks = pyo.Var(
         list(bounds),
-        domain=_integer_domain(options),
+        domain=integer_domain(options),
         bounds=lambda _, o, t: bounds[o, t],
         dense=True,
     )
@@ -137,7 +124,7 @@ def add_substitute_racks(
     }
     model.substitute_racks = pyo.Var(
         list(bounds),
-        domain=_integer_domain(options),
+        domain=integer_domain(options),
         bounds=lambda _, o, p, t: bounds[o, p, t],
         dense=True,
     )
@@ -154,7 +141,7 @@ def add_surplus_racks(
     bounds = {key: (0, int(high)) for key, high in surplus.by_key("upper").items()}
     model.surplus_racks = pyo.Var(
         surplus.keys,
-        domain=_integer_domain(options),
+        domain=integer_domain(options),
         bounds=lambda _, p, t: bounds[p, t],
         dense=True,
     )
@@ -203,7 +190,7 @@ def add_stock_balance(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> N
     counts, whatever product its order named; v[p,0] is the constant initial_inventory[p],
     moved to the right-hand side of t = 1.
     """
-    ship = _ship_vars(model)
+    ship = ship_vars(model)
     by_key: dict[tuple[str, int], list[pyo.Var]] = defaultdict(list)
     for product, period, var in zip(
         numbers.ship.product.tolist(), numbers.ship.period.tolist(), ship, strict=True
@@ -222,7 +209,7 @@ def add_stock_balance(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> N
             coefs.append(-1.0)
         variables += by_key[key]
         coefs += [1.0] * len(by_key[key])
-        rows[key] = (rhs, _linear(coefs, variables), rhs)
+        rows[key] = (rhs, linear(coefs, variables), rhs)
     model.stock_balance = pyo.Constraint(list(rows), rule=lambda _, p, t: rows[p, t])
 
 
@@ -238,7 +225,7 @@ def add_foundry_surplus(model: pyo.ConcreteModel, numbers: ModelCoefficients) ->
         terms[key[1]][0].append(wafers)
         terms[key[1]][1].append(var)
     rows: dict[Any, Row] = {
-        period: (None, _linear(*terms[period]), rhs)
+        period: (None, linear(*terms[period]), rhs)
         for period, rhs in numbers.foundry_surplus.by_key("rhs").items()
     }
     model.foundry_surplus = pyo.Constraint(list(rows), rule=lambda _, t: rows[t])
@@ -249,12 +236,12 @@ def add_order_quantity(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> 
 
     Enforced over orders with a non-empty ship window.
     """
-    ship = _ship_vars(model)
+    ship = ship_vars(model)
     columns = ship_vars_by(numbers.ship.order)
     rows: dict[Any, Row] = {}
     for order, rhs in numbers.order_quantity.by_key("rhs").items():
         variables = [ship[column] for column in columns[order]]
-        rows[order] = (None, _linear([1.0] * len(variables), variables), rhs)
+        rows[order] = (None, linear([1.0] * len(variables), variables), rhs)
     model.order_quantity = pyo.Constraint(list(rows), rule=lambda _, o: rows[o])
 
 
@@ -264,7 +251,7 @@ def add_internal_fill(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> N
     Enforced over internal customers whose committed racks are > 0; u[c] is absent in
     strict mode, making the fill hard.
     """
-    ship = _ship_vars(model)
+    ship = ship_vars(model)
     columns = ship_vars_by(numbers.ship.customer)
     rows: dict[Any, Row] = {}
     for customer, committed in numbers.internal_fill.by_key("rhs").items():
@@ -273,7 +260,7 @@ def add_internal_fill(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> N
         if customer in model.shortfall_racks:
             variables.append(model.shortfall_racks[customer])
             coefs.append(1.0)
-        rows[customer] = (committed, _linear(coefs, variables), None)
+        rows[customer] = (committed, linear(coefs, variables), None)
     model.internal_fill = pyo.Constraint(list(rows), rule=lambda _, c: rows[c])
 
 
@@ -283,7 +270,7 @@ def add_third_party_deal(model: pyo.ConcreteModel, numbers: ModelCoefficients) -
     Enforced over third-party customers, as two rows: ``[c, "min"]`` and ``[c, "max"]``
     (the ``min`` row only where min_contract_racks[c] > 0).
     """
-    ship = _ship_vars(model)
+    ship = ship_vars(model)
     columns = ship_vars_by(numbers.ship.customer)
     deal = numbers.deal
     rows: dict[Any, Row] = {}
@@ -296,10 +283,10 @@ def add_third_party_deal(model: pyo.ConcreteModel, numbers: ModelCoefficients) -
         if min_contract > 0:
             rows[customer, "min"] = (
                 0.0,
-                _linear([*ones, -min_contract], [*shipped, accepted]),
+                linear([*ones, -min_contract], [*shipped, accepted]),
                 None,
             )
-        rows[customer, "max"] = (None, _linear([*ones, -ordered], [*shipped, accepted]), 0.0)
+        rows[customer, "max"] = (None, linear([*ones, -ordered], [*shipped, accepted]), 0.0)
     model.third_party_deal = pyo.Constraint(list(rows), rule=lambda _, c, side: rows[c, side])
 
 
@@ -311,7 +298,7 @@ def add_third_party_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) 
     """
     rows: dict[Any, Row] = {}
     if numbers.share is not None:
-        rows["all"] = (None, _linear(numbers.share.tolist(), _ship_vars(model)), 0.0)
+        rows["all"] = (None, linear(numbers.share.tolist(), ship_vars(model)), 0.0)
     model.third_party_share = pyo.Constraint(list(rows), rule=lambda _, k: rows[k])
 
 
@@ -333,7 +320,7 @@ def add_region_power_balance(model: pyo.ConcreteModel, numbers: ModelCoefficient
         ship.region.tolist(),
         ship.period.tolist(),
         ship.power_kw.tolist(),
-        _ship_vars(model),
+        ship_vars(model),
         strict=True,
     ):
         periods = periods_of.get(region)
@@ -350,7 +337,7 @@ def add_region_power_balance(model: pyo.ConcreteModel, numbers: ModelCoefficient
             if k > 0:
                 coefs.append(-1.0)
                 variables.append(model.region_power_kw[region, periods[k - 1]])
-            rows[region, period] = (0.0, _linear(coefs, variables), 0.0)
+            rows[region, period] = (0.0, linear(coefs, variables), 0.0)
     model.region_power_balance = pyo.Constraint(list(rows), rule=lambda _, g, t: rows[g, t])
 
 
@@ -362,7 +349,7 @@ def add_region_power(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> No
     over the keys of w.
     """
     rows: dict[Any, Row] = {
-        key: (None, _linear([1.0], [model.region_power_kw[key]]), limit)
+        key: (None, linear([1.0], [model.region_power_kw[key]]), limit)
         for key, limit in numbers.region_power.by_key("limit").items()
     }
     model.region_power = pyo.Constraint(list(rows), rule=lambda _, g, t: rows[g, t])
@@ -391,4 +378,4 @@ def add_objective(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
     for variable, cost in families:
         coefs += cost.tolist()
         variables += list(variable.values())
-    model.objective = pyo.Objective(expr=_linear(coefs, variables), sense=pyo.maximize)
+    model.objective = pyo.Objective(expr=linear(coefs, variables), sense=pyo.maximize)

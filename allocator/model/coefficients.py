@@ -24,6 +24,14 @@ import numpy as np
 import pandas as pd
 
 from allocator.data.instance import Instance
+from allocator.plan.priority import (
+    MIN_FILL,
+    PROFIT,
+    Stage,
+    ordered_racks,
+    priority_stages,
+    tier_of_customer,
+)
 from allocator.plan.tables import committed_racks
 
 
@@ -123,6 +131,20 @@ class ModelCoefficients:
     third-party order has a ship column (no row)."""
     region_power: Family
     """Rows (g, t) of regions.csv whose region some order delivers to: ``limit`` kW."""
+    priority: PriorityNumbers | None = None
+    """The lexicographic rule's stages (None under the profit rule)."""
+
+
+@dataclass(frozen=True)
+class PriorityNumbers:
+    """The stages before profit (`allocator.plan.priority`), the tier of every ship
+    column, and for fair share the rows c of ``fair_share``: ``tier`` k(c) and
+    ``ordered`` Q(c) > 0, over the tiers ``fill_tiers`` that have a min_fill stage."""
+
+    stages: list[Stage]
+    column_tier: np.ndarray
+    fill: Family
+    fill_tiers: list[int]
 
 
 def model_coefficients(instance: Instance, options: ModelOptions) -> ModelCoefficients:
@@ -142,7 +164,31 @@ def model_coefficients(instance: Instance, options: ModelOptions) -> ModelCoeffi
         internal_fill=internal_fill_rows(instance),
         share=np.where(ship.is_third_party, 1.0 - share, -share) if has_third_party else None,
         region_power=region_power_rows(instance),
+        priority=priority_numbers(instance, ship),
     )
+
+
+def priority_numbers(instance: Instance, ship: ShipColumns) -> PriorityNumbers | None:
+    """The stages before profit, each ship column's tier, and the fair_share rows: every
+    customer with Q(c) > 0 of a tier with a min_fill stage. None under the profit rule."""
+    stages = [stage for stage in priority_stages(instance) if stage.criterion != PROFIT]
+    if not stages:
+        return None
+    tiers = tier_of_customer(instance)
+    fill_tiers = [
+        stage.tier for stage in stages if stage.criterion == MIN_FILL and stage.tier is not None
+    ]
+    ordered = ordered_racks(instance)
+    rows = tiers.index[(ordered.to_numpy() > 0) & tiers.isin(fill_tiers).to_numpy()]
+    fill = Family(
+        [str(customer) for customer in rows],
+        {
+            "tier": tiers[rows].to_numpy(dtype=np.int64),
+            "ordered": ordered[rows].to_numpy(dtype=float),
+        },
+    )
+    column_tier = tiers.reindex(ship.customer).to_numpy(dtype=np.int64)
+    return PriorityNumbers(stages, column_tier, fill, fill_tiers)
 
 
 def ship_columns(instance: Instance) -> ShipColumns:
@@ -313,7 +359,17 @@ def structure(numbers: ModelCoefficients) -> tuple[Any, ...]:
         numbers.internal_fill.keys,
         share,
         numbers.region_power.keys,
+        _priority_structure(numbers.priority),
     )
+
+
+def _priority_structure(priority: PriorityNumbers | None) -> tuple[Any, ...] | None:
+    """The stages, the columns each stage counts and the fair_share rows with their
+    coefficients Q(c) (no in-place update writes them: a change rebuilds)."""
+    if priority is None:
+        return None
+    fill = priority.fill
+    return (priority.stages, priority.column_tier.tobytes(), fill.keys, fill["ordered"].tobytes())
 
 
 def ship_vars_by(values: np.ndarray) -> dict[Any, np.ndarray]:

@@ -28,6 +28,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from allocator.data.instance import Instance
 from allocator.model.build import ModelExtension
+from allocator.model.expressions import linear
 from allocator.model.start import set_plan_start
 from allocator.plan.tables import Plan
 
@@ -245,7 +246,7 @@ def _add_change(
     rows = {
         key: (
             target[key],
-            _linear([1.0, -1.0, 1.0], [ship[key], up[key], down[key]]),
+            linear([1.0, -1.0, 1.0], [ship[key], up[key], down[key]]),
             target[key],
         )
         for key in keys
@@ -261,10 +262,6 @@ def _add_change(
     )
     model.add_component(f"{name}_cost", cost)
     return cost
-
-
-def _linear(coefs: list[float], variables: list[pyo.Var]) -> LinearExpression:
-    return LinearExpression(constant=0, linear_coefs=coefs, linear_vars=variables)
 
 
 def add_stability_cost(model: pyo.ConcreteModel, costs: list[pyo.Expression]) -> None:

@@ -4,7 +4,8 @@ Given the plan's shipments, surplus racks and deals; `set_plan_start` puts it on
 model.
 
 x, s and y come from the plan; v, u and w follow from them: v by the stock balance,
-u[c] = max(0, F(c) - shipped(c)), w[g,t] = kW delivered to g by t. With the empty plan
+u[c] = max(0, F(c) - shipped(c)), w[g,t] = kW delivered to g by t, f[k] = the lowest
+fill rate in tier k (fair share). With the empty plan
 (ship nothing) the start is feasible outside strict mode, so a time-limited MIP always
 has a plan to write.
 """
@@ -18,6 +19,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from allocator.data.instance import Instance
+from allocator.plan.priority import MIN_FILL, priority_stages, stage_value
 from allocator.plan.tables import Plan, shortfall_racks, stock_table
 
 StartValues = dict[str, dict[Any, float]]
@@ -66,6 +68,11 @@ def start_values(instance: Instance, plan: Plan) -> StartValues:
         str(c): float(u) for c, u in shortfall_racks(instance, plan).items()
     }
     values["region_power_kw"] = _delivered_kw(instance, allocation)
+    values["tier_min_fill"] = {
+        stage.tier: stage_value(instance, plan, stage)
+        for stage in priority_stages(instance)
+        if stage.criterion == MIN_FILL
+    }
     return values
 
 

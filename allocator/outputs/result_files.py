@@ -43,6 +43,12 @@ def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
         "marginal_values_source": result.marginal_values_source,
         "plan_violations": result.violations,
     }
+    if result.priority_stages:
+        summary["priority_rule"] = instance.policy.priority_rule
+        summary["fair_share"] = instance.policy.fair_share
+        summary["priority_stages"] = [report.as_dict() for report in result.priority_stages]
+        if result.options.priority_cost:
+            summary["priority_cost"] = result.priority_cost
     if result.plan is not None:
         customers = customer_table(instance, result.plan)
         summary["fill"] = fill_summary(customers)
@@ -69,7 +75,27 @@ def fill_summary(customers: pd.DataFrame) -> dict[str, Any]:
     fill["lowest_internal_fill_rate"] = (
         float(internal["fill_rate"].min()) if len(internal) else None
     )
+    if "priority" in customers.columns:  # the lexicographic rule: fill by tier
+        fill["by_tier"] = tier_fill(customers).to_dict("records")
     return fill
+
+
+def tier_fill(customers: pd.DataFrame) -> pd.DataFrame:
+    """Per tier: customers, racks requested and allocated, fill rate, and the lowest fill
+    rate of a customer with orders (the fair-share criterion F_k)."""
+    ordered = customers[customers["requested"] > 0]
+    lowest = ordered.groupby("priority")["fill_rate"].min()
+    table = customers.groupby("priority", as_index=False).agg(
+        customers=("customer", "count"),
+        requested_racks=("requested", "sum"),
+        allocated_racks=("allocated", "sum"),
+    )
+    table["fill_rate"] = table["allocated_racks"] / table["requested_racks"].where(
+        table["requested_racks"] > 0
+    )
+    table["lowest_fill_rate"] = table["priority"].map(lowest)
+    table = table.rename(columns={"priority": "tier"}).astype({"tier": int})
+    return table.astype(object).where(table.notna(), None)
 
 
 def _provenance(

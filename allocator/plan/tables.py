@@ -149,6 +149,11 @@ def customer_table(instance: Instance, plan: Plan) -> pd.DataFrame:
             "customer": customers.index,
             "segment": customers["segment"].to_numpy(),
             "region": customers["region"].to_numpy(),
+            **(
+                {"priority": customers["priority"].to_numpy()}
+                if instance.policy.is_lexicographic
+                else {}
+            ),
             "requested": requested.to_numpy(),
             "allocated": allocated.to_numpy(),
         }

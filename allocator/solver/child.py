@@ -11,8 +11,8 @@ HiGHS's log):
 
 * ``("incumbent", objective, bound, seconds, values)`` for every improving MIP solution
   (HiGHS's ``kCallbackMipImprovingSolution``, the MIP start included);
-* ``("bound", bound, seconds)`` when the dual bound moved (``kCallbackMipInterrupt``, at
-  most every `BOUND_EVERY` seconds);
+* ``("bound", bound, seconds)`` when the dual bound moved (``kCallbackMipInterrupt`` and
+  ``kCallbackMipLogging``, at most every `BOUND_EVERY` seconds);
 * ``("done", ChildOutcome)``: what HiGHS returned, read exactly as an in-process run
   reads it (`allocator.solver.highs.solve_compiled`): the same arrays, options and start
   give the same plan;
@@ -272,6 +272,7 @@ def _stream(highs: Any, answer: IO[bytes], lock: threading.Lock, started: float)
 
     highs.cbMipImprovingSolution.subscribe(improving)
     highs.cbMipInterrupt.subscribe(interrupt)
+    highs.cbMipLogging.subscribe(interrupt)
 
 
 def _child(task: ChildTask, answer: IO[bytes]) -> None:
@@ -279,7 +280,14 @@ def _child(task: ChildTask, answer: IO[bytes]) -> None:
     started = time.perf_counter()
     lock = threading.Lock()
     is_mip = task.integer is not None and bool(task.integer.any())
-    highs = _highs(task, True, task.options)
+    options = task.options
+    if is_mip and not options.get("output_flag"):
+        # HiGHS calls the MIP logging callback (the bound of each log line) only with
+        # output on; off the console and without a file nothing is written, and the
+        # search is the same (incumbents, plan, bound and nodes equal on base-2027 at
+        # gap 1e-4 and 0, 3384 nodes, and a generated 12-region instance)
+        options = {**options, "output_flag": True, "log_to_console": False}
+    highs = _highs(task, True, options)
     if is_mip:
         _stream(highs, answer, lock, started)
     begun = time.perf_counter()

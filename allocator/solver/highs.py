@@ -93,6 +93,9 @@ class SolverOptions:
     log: bool = False
     log_file: str | None = None
     """Also append HiGHS's log to this file (``log`` still decides the console)."""
+    max_nodes: int | None = None
+    """Stop a MIP after this many branch-and-bound nodes (None: no limit). Not a
+    planner's option: the priority stages use it for a bounded first attempt."""
 
     def highs_options(self) -> dict[str, bool | int | float | str]:
         options: dict[str, bool | int | float | str] = {
@@ -107,6 +110,8 @@ class SolverOptions:
             options["log_file"] = self.log_file
         if self.time_limit is not None:
             options["time_limit"] = float(self.time_limit)
+        if self.max_nodes is not None:
+            options["mip_max_nodes"] = int(self.max_nodes)
         return options
 
 
@@ -122,6 +127,12 @@ class CompiledModel:
     compile_seconds: float
     start: np.ndarray | None = None
     """A feasible solution to start HiGHS from (the variables' Pyomo values), if complete."""
+    stage_costs: tuple[np.ndarray, ...] = ()
+    """The lexicographic rule's stage objectives before profit, in the order solved, as
+    cost vectors over the columns (`allocator.model.priority`); empty under profit."""
+    stage_offsets: tuple[float, ...] = ()
+    """Each stage objective's constant: its fixed variables' part (a nightly run's frozen
+    racks), which a hold row must leave out."""
 
     @functools.cached_property
     def row_names(self) -> list[str]:
@@ -178,7 +189,38 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
         lp.offset_,
         time.perf_counter() - started,
         read_start(columns),
+        *_stage_costs(model, columns),
     )
+
+
+def _stage_costs(
+    model: pyo.ConcreteModel, columns: list[pyo.Var]
+) -> tuple[tuple[np.ndarray, ...], tuple[float, ...]]:
+    """The deactivated stage objectives ``priority_stage`` (linear expressions of the
+    model's variables) as cost vectors over ``columns`` and constants (the part of the
+    fixed variables, which are no column), in their order."""
+    stages = model.component("priority_stage")
+    if stages is None or not len(stages):
+        return (), ()
+    column_of = {id(var): column for column, var in enumerate(columns)}
+    costs, offsets = [], []
+    for objective in stages.values():
+        cost = np.zeros(len(columns))
+        offset = 0.0
+        expression = objective.expr
+        terms = zip(
+            getattr(expression, "linear_coefs", ()),
+            getattr(expression, "linear_vars", ()),
+            strict=True,
+        )  # a stage over no column (a tier whose windows are all empty) is the constant 0
+        for coef, var in terms:
+            if var.fixed:
+                offset += coef * float(var.value)
+            else:
+                cost[column_of[id(var)]] += coef
+        costs.append(cost)
+        offsets.append(offset)
+    return tuple(costs), tuple(offsets)
 
 
 LP_BESIDE_MIN_COLUMNS = 50_000
@@ -236,6 +278,8 @@ def with_arrays(
         compiled.objective_offset,
         time.perf_counter() - started,
         start,
+        compiled.stage_costs,
+        compiled.stage_offsets,
     )
 
 

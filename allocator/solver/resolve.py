@@ -60,6 +60,7 @@ from allocator.solver import pipeline
 from allocator.solver.arrays import ModelArrays
 from allocator.solver.compile import Names
 from allocator.solver.highs import CompiledModel, compile_model, model_arrays, with_arrays
+from allocator.solver.memory import gc_paused
 
 
 class Rebuild(Exception):
@@ -98,7 +99,7 @@ class CompiledBase:
 
     def __init__(self, instance: Instance, options: ModelOptions) -> None:
         started = time.perf_counter()
-        with pipeline.gc_paused():
+        with gc_paused():
             model = build_model(instance, options)
             self.build_seconds = time.perf_counter() - started
             self.compiled = compile_model(model)
@@ -263,6 +264,7 @@ STRUCTURE_PARTS = (
     "committed internal fill crossing 0 (internal_fill rows)",
     "third_party_max_share becoming or stopping being 0 or 1 (third_party_share entries)",
     "regions.csv rows (region_power rows)",
+    "priority rule, tiers or fair share (priority stages, fair_share rows)",
 )
 """What each part of `allocator.model.coefficients.structure` is, for `Rebuild` messages."""
 

@@ -17,7 +17,7 @@ import pandas as pd
 from allocator.data.instance import Instance
 from allocator.solver.pipeline import SolveResult
 from allocator.whatif.scenarios import ScenarioOutcome
-from allocator.whatif.spec import BASE_SCENARIO, POLICY_DROPS, Scenario, Target
+from allocator.whatif.spec import BASE_SCENARIO, POLICY_DROPS, PolicyDrop, Scenario, Target, Value
 
 METRIC_COLUMNS: tuple[str, ...] = (
     "status",
@@ -143,7 +143,7 @@ def sweep_table(
     return table
 
 
-def _coordinate(target: Target, value: float) -> float | int:
+def _coordinate(target: Target, value: Value) -> Value:
     """A delay is whole months; other values as they are."""
     return int(value) if target.is_delay else value
 
@@ -186,7 +186,9 @@ def marginal_values_per_wafer(table: pd.DataFrame, targets: Sequence[Target]) ->
     return values
 
 
-def policy_cost_table(rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def policy_cost_table(
+    rows: dict[str, dict[str, Any]], drops: Sequence[PolicyDrop] = POLICY_DROPS
+) -> pd.DataFrame:
     """What each policy costs: objective without it minus objective with it.
 
     Dropping a constraint cannot lower a maximum, so the true cost is >= 0. With a MIP
@@ -197,7 +199,7 @@ def policy_cost_table(rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
     longer paid (most of what dropping the min fill gains)."""
     base = rows.get(BASE_SCENARIO)
     records = []
-    for drop in POLICY_DROPS:
+    for drop in drops:
         without = rows.get(drop.scenario)
         record: dict[str, Any] = {
             "policy": drop.policy,

@@ -32,7 +32,7 @@ from allocator.whatif.folder import (
 )
 from allocator.whatif.metrics import has_plan, policy_cost_table, sweep_table
 from allocator.whatif.scenarios import coordinate_targets, make_scenarios, scenario_hash
-from allocator.whatif.spec import Scenario, SweepSpec
+from allocator.whatif.spec import Scenario, SweepSpec, policy_drops
 
 
 @dataclass
@@ -68,8 +68,9 @@ def run_whatif(
 ) -> SweepReport:
     """Run (or finish) a sweep into ``out_dir``; see the module docstring."""
     started = time.perf_counter()
-    scenarios = make_scenarios(spec)
-    targets = coordinate_targets(spec)
+    drops = policy_drops(base)
+    scenarios = make_scenarios(spec, drops)
+    targets = coordinate_targets(spec, drops)
     hashes = {scenario.name: scenario_hash(base, scenario, options) for scenario in scenarios}
     groups: dict[str, list[Scenario]] = {}
     for scenario in scenarios:
@@ -110,7 +111,7 @@ def run_whatif(
     table = write_table()
     policy_costs = None
     if spec.policy_cost:
-        policy_costs = policy_cost_table(rows)
+        policy_costs = policy_cost_table(rows, drops)
         write_csv_atomic(out_dir / POLICY_COST_FILE, policy_costs)
     else:
         (out_dir / POLICY_COST_FILE).unlink(missing_ok=True)  # of an earlier sweep here

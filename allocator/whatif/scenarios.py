@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,9 +35,11 @@ from allocator.whatif.spec import (
     BASE_SCENARIO,
     POLICY_DROPS,
     SURPLUS_WAFERS,
+    PolicyDrop,
     Scenario,
     SweepSpec,
     Target,
+    Value,
     check_varies,
 )
 
@@ -59,14 +62,19 @@ def scenario_name(parts: Sequence[str]) -> str:
     return f"{name[: MAX_NAME_LENGTH - 14]}--{digest}"
 
 
-def change_label(target: Target, value: float) -> str:
-    """``policy.third_party_max_share-0.35`` (set), ``orders.price_per_rack-x0.9`` (factor)
-    or ``delay.trainium4-3`` (months)."""
+def change_label(target: Target, value: Value) -> str:
+    """``policy.third_party_max_share-0.35`` (set), ``orders.price_per_rack-x0.9`` (factor),
+    ``delay.trainium4-3`` (months), ``policy.priority_rule-lexicographic`` or
+    ``policy.fair_share-true``."""
+    if isinstance(value, bool):
+        return f"{target.name}-{'true' if value else 'false'}"
+    if isinstance(value, str):
+        return f"{target.name}-{value}"
     prefix = "" if target.is_policy or target.is_delay else "x"
     return f"{target.name}-{prefix}{format_number(value)}"
 
 
-def make_scenarios(spec: SweepSpec) -> list[Scenario]:
+def make_scenarios(spec: SweepSpec, drops: Sequence[PolicyDrop] = POLICY_DROPS) -> list[Scenario]:
     """The sweep grid (vary axes in the given order, surplus scale innermost and
     ascending), then the policy-cost scenarios."""
     check_varies(spec.varies)
@@ -79,7 +87,7 @@ def make_scenarios(spec: SweepSpec) -> list[Scenario]:
             scenarios.append(Scenario(scenario_name(parts), "sweep", scale, tuple(combination)))
     if spec.policy_cost:
         scenarios.append(Scenario(BASE_SCENARIO, "policy_cost"))
-        for drop in POLICY_DROPS:
+        for drop in drops:
             scenarios.append(
                 Scenario(
                     drop.scenario,
@@ -91,12 +99,12 @@ def make_scenarios(spec: SweepSpec) -> list[Scenario]:
     return scenarios
 
 
-def coordinate_targets(spec: SweepSpec) -> list[Target]:
+def coordinate_targets(spec: SweepSpec, drops: Sequence[PolicyDrop] = POLICY_DROPS) -> list[Target]:
     """Targets that get a column in ``sweep.csv``: every --vary, then what the policy
     costs change."""
     targets = [vary.target for vary in spec.varies]
     if spec.policy_cost:
-        targets += [drop.target for drop in POLICY_DROPS if drop.target not in targets]
+        targets += [drop.target for drop in drops if drop.target not in targets]
     return targets
 
 
@@ -150,11 +158,12 @@ def scenario_instance(base: Instance, scenario: Scenario) -> Instance:
         tables["foundry"] = scaled_column(tables["foundry"], SURPLUS_WAFERS, scenario.surplus_scale)
     for target, value in scenario.changes:
         if target.is_policy:
-            policy = dataclasses.replace(policy, **{target.column: value})
+            changed: dict[str, Any] = {target.column: value}
+            policy = dataclasses.replace(policy, **changed)
         elif target.is_delay:
             tables = delayed_product(tables, target.column, int(value))
         else:
-            tables[target.table] = scaled_column(tables[target.table], target, value)
+            tables[target.table] = scaled_column(tables[target.table], target, float(value))
     settings = dataclasses.replace(base.settings, policy=policy)
     return build_instance(settings, tables)
 
@@ -203,6 +212,9 @@ def solve_scenario(base: Instance, scenario: Scenario, options: RunOptions) -> S
     with _SOLVE_LOCK:
         started = time.perf_counter()
         instance = scenario_instance(base, scenario)
+        # what the priority rule costs is its own scenario (--policy-cost): not a second
+        # solve in every scenario
+        options = dataclasses.replace(options, priority_cost=False)
         try:
             result = variant_solver(base).solve(instance, options)
         except InfeasibleError as error:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from allocator.data.instance import Instance, Policy
-from allocator.data.schema import SETTINGS, TABLES
+from allocator.data.schema import SETTINGS, TABLES, Setting
 
 
 class WhatifError(ValueError):
@@ -52,6 +52,10 @@ def check_scheduler_address(address: str) -> None:
 POLICY_KEYS: tuple[str, ...] = tuple(item.name for item in dataclasses.fields(Policy))
 
 
+Value = float | str | bool
+"""A --vary value: a factor, a number of months, or a policy value (a number, a choice
+such as ``lexicographic``, or true/false)."""
+
 DELAY = "delay"
 """``--vary delay.PRODUCT=K,...``: the product's supply arrives K months later."""
 
@@ -76,11 +80,12 @@ class Target:
     def is_delay(self) -> bool:
         return self.table == DELAY
 
-    def base_value(self, instance: Instance) -> float:
+    def base_value(self, instance: Instance) -> Value:
         """The value that leaves the instance as it is: the policy value, factor 1 or a
         delay of 0 months."""
         if self.is_policy:
-            return float(getattr(instance.policy, self.column))
+            value = getattr(instance.policy, self.column)
+            return value if isinstance(value, str | bool) else float(value)
         return 0.0 if self.is_delay else 1.0
 
 
@@ -92,7 +97,7 @@ class Vary:
     """One ``--vary`` axis."""
 
     target: Target
-    values: tuple[float, ...]
+    values: tuple[Value, ...]
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class PolicyDrop:
     policy: str
     scenario: str
     target: Target
-    value: float
+    value: Value
     description: str
 
 
@@ -130,6 +135,20 @@ POLICY_DROPS: tuple[PolicyDrop, ...] = (
     ),
 )
 BASE_SCENARIO = "base"
+PRIORITY_DROP = PolicyDrop(
+    "priority_rule",
+    "no-priority-rule",
+    Target("policy", "priority_rule"),
+    "profit",
+    "priority tiers served first (priority_rule set to profit)",
+)
+"""Added to the policy costs when the base instance uses the lexicographic rule."""
+
+
+def policy_drops(base: Instance) -> tuple[PolicyDrop, ...]:
+    """The policies ``--policy-cost`` prices for ``base``: the three of every instance,
+    and the priority rule where the base serves its tiers first."""
+    return (*POLICY_DROPS, PRIORITY_DROP) if base.policy.is_lexicographic else POLICY_DROPS
 
 
 @dataclass(frozen=True)
@@ -140,19 +159,19 @@ class Scenario:
     name: str
     kind: Literal["sweep", "policy_cost"]
     surplus_scale: float = 1.0
-    changes: tuple[tuple[Target, float], ...] = ()
+    changes: tuple[tuple[Target, Value], ...] = ()
     policy: str | None = None
 
-    def value(self, target: Target, base: Instance) -> float:
+    def value(self, target: Target, base: Instance) -> Value:
         """This scenario's value for ``target`` (the base value where it leaves it)."""
         for changed, value in self.changes:
             if changed == target:
                 return value
         return target.base_value(base)
 
-    def canonical_changes(self, base: Instance) -> list[tuple[str, float]]:
+    def canonical_changes(self, base: Instance) -> list[tuple[str, Value]]:
         """The changes that change something, sorted: equal content, equal list."""
-        changes = [
+        changes: list[tuple[str, Value]] = [
             (target.name, value)
             for target, value in self.changes
             if value != target.base_value(base)
@@ -238,16 +257,20 @@ def scalable_columns(table: str) -> list[str]:
 
 
 def parse_vary(text: str) -> Vary:
-    """``NAME=V1,V2,...``: policy values are set (and must be in range), factors >= 0,
-    delays whole months >= 0 (0, the product on time, is added first where not given:
-    a slip's cost is measured against it)."""
+    """``NAME=V1,V2,...``: policy values are set (and must be in range, or one of a
+    choice key's choices, or true/false), factors >= 0, delays whole months >= 0 (0,
+    the product on time, is added first where not given: a slip's cost is measured
+    against it)."""
     name, equals, values_text = text.partition("=")
     if not equals or not values_text.strip():
         raise WhatifError(f"--vary {text!r}: write NAME=V1,V2,... (for example policy.KEY=0.2,0.5)")
     target = parse_target(name)
-    values = parse_numbers(values_text, f"--vary {target.name}")
     if target.is_policy:
         setting = next(item for item in SETTINGS if item.key == target.name)
+        if setting.kind in ("choice", "bool"):
+            return Vary(target, _parse_words(values_text, setting))
+    values = parse_numbers(values_text, f"--vary {target.name}")
+    if target.is_policy:
         for value in values:
             low = -math.inf if setting.minimum is None else setting.minimum
             high = math.inf if setting.maximum is None else setting.maximum
@@ -267,6 +290,23 @@ def parse_vary(text: str) -> Vary:
     elif any(value < 0 for value in values):
         raise WhatifError(f"--vary {target.name}: factors must be >= 0")
     return Vary(target, values)
+
+
+def _parse_words(text: str, setting: Setting) -> tuple[Value, ...]:
+    """``lexicographic,profit`` or ``true,false``: a choice key's choices, a bool key's
+    truth values; duplicates dropped, order kept."""
+    allowed = setting.choices if setting.kind == "choice" else ("true", "false")
+    values: list[Value] = []
+    for part in text.split(","):
+        word = part.strip().lower() if setting.kind == "bool" else part.strip()
+        if word not in allowed:
+            raise WhatifError(
+                f"--vary {setting.key}: {part.strip()!r} is not one of {', '.join(allowed)}"
+            )
+        value: Value = word == "true" if setting.kind == "bool" else word
+        if value not in values:
+            values.append(value)
+    return tuple(values)
 
 
 def check_delays(varies: Sequence[Vary], instance: Instance) -> None:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from allocator.data.validate import load_instance
-from allocator.model import build
+from allocator.model import build, priority
 from allocator.model.build import ModelOptions, build_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,11 +18,13 @@ FORMULATION = (ROOT / "models" / "FORMULATION.md").read_text(encoding="utf-8")
 
 
 def families() -> dict[str, str]:
-    """family name -> its add_ function's docstring."""
+    """family name -> its add_ function's docstring (the model's and the priority
+    rule's families)."""
     return {
         name.removeprefix("add_"): inspect.getdoc(function) or ""
-        for name, function in inspect.getmembers(build, inspect.isfunction)
-        if name.startswith("add_") and function.__module__ == build.__name__
+        for module in (build, priority)
+        for name, function in inspect.getmembers(module, inspect.isfunction)
+        if name.startswith("add_") and function.__module__ == module.__name__
     }
 
 
@@ -47,7 +49,7 @@ def test_every_family_is_in_the_formulation() -> None:
 
 
 def test_every_section_is_a_family_and_a_component() -> None:
-    model = build_model(load_instance(ROOT / "instances" / "base-2027"), ModelOptions())
+    model = build_model(load_instance(ROOT / "instances" / "base-2027-tiered"), ModelOptions())
     for name in set(sections()) | variable_rows():
         assert name in families(), f"FORMULATION.md has {name} but build.py no add_{name}"
         assert model.component(name) is not None, name

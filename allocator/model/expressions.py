@@ -1,0 +1,34 @@
+"""The pieces every family function builds rows from: linear expressions, ship variables.
+
+Expressions are `LinearExpression` objects made from coefficient and variable lists, so
+no family goes through Pyomo's generic operator overloading (`allocator.solver.compile`
+reads them directly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from allocator.model.coefficients import ModelOptions
+
+Row = tuple[float | None, LinearExpression, float | None]
+"""A constraint row as Pyomo's (lower, body, upper) tuple; None is no bound."""
+
+
+def linear(coefs: Sequence[float], variables: Sequence[pyo.Var]) -> LinearExpression:
+    """sum_i coefs[i] * variables[i]."""
+    return LinearExpression(constant=0, linear_coefs=list(coefs), linear_vars=list(variables))
+
+
+def integer_domain(options: ModelOptions) -> pyo.Set:
+    """Whole racks, or any number >= 0 in the LP relaxation (``relax``)."""
+    return pyo.NonNegativeReals if options.relax else pyo.NonNegativeIntegers
+
+
+def ship_vars(model: pyo.ConcreteModel) -> list[pyo.Var]:
+    """Every x[o,p,t] in `ShipColumns` order: the orders' own products (``ship_racks``),
+    then the substitutes (``substitute_racks``)."""
+    return [*model.ship_racks.values(), *model.substitute_racks.values()]

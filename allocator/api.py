@@ -176,9 +176,9 @@ def solve(
 
     ``time_limit`` counts from ``clock_started`` (a `time.monotonic`; None: this call,
     so building the model counts in it). An infeasible strict model is a `Result` with
-    status ``infeasible`` and its ``conflicts``, not an exception. Under ``priority_rule = "lexicographic"`` the
-    result's ``summary`` has ``priority_stages`` and, unless ``priority_cost`` is off,
-    ``priority_cost`` (one more solve, under the profit rule)."""
+    status ``infeasible`` and its ``conflicts``, not an exception. Under ``priority_rule =
+    "lexicographic"`` the result's ``summary`` has ``priority_stages`` and, unless
+    ``priority_cost`` is off, ``priority_cost`` (one more solve, under the profit rule)."""
     options = RunOptions(
         SolverOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed, log=log),
         strict=strict,

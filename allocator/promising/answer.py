@@ -185,6 +185,10 @@ class PromiseAnswer:
                 "schedule": [{"period": t, "racks": racks} for t, racks in capable.schedule],
                 "objective": capable.objective,
                 "racks_gained_by_other_orders": capable.racks_gained,
+                "tier": capable.tier,
+                "held_by_tiers": [
+                    {"tier": tier, "racks": racks} for tier, racks in capable.held_by_tiers
+                ],
                 "plan_source": capable.plan_source,
                 "status": capable.status,
                 "mip_gap": capable.mip_gap,

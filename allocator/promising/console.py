@@ -71,7 +71,7 @@ def _capable_lines(answer: PromiseAnswer) -> list[tuple[str, str]]:
     gap_text = "-" if gap is None else f"{gap:.4%}" if gap == 0 or gap >= 1e-6 else f"{gap:.1e}"
     losing = capable.orders_losing
     lost = sum(order.racks_before - order.racks_after for order in losing)
-    return [
+    lines = [
         ("capable racks", f"{capable.racks:,} of {answer.order.racks:,}"),
         ("  schedule", _schedule(answer, capable.schedule)),
         ("  objective change", _money(capable.objective_change, answer.currency)),
@@ -83,6 +83,13 @@ def _capable_lines(answer: PromiseAnswer) -> list[tuple[str, str]]:
         ),
         ("  solve", f"{capable.status}, gap {gap_text}, {capable.seconds:.1f} s"),
     ]
+    if capable.held_by_tiers:
+        taken = "; ".join(
+            f"tier {tier} got {racks:,} racks of {answer.order.product} in its window"
+            for tier, racks in capable.held_by_tiers
+        )
+        lines.insert(2, ("  held back by", f"{taken} (served first: it is tier {capable.tier})"))
+    return lines
 
 
 def print_answer(answer: PromiseAnswer) -> None:

@@ -62,6 +62,8 @@ CAPABLE_KEYS = [
     "schedule",
     "objective",
     "racks_gained_by_other_orders",
+    "tier",
+    "held_by_tiers",
     "plan_source",
     "status",
     "mip_gap",

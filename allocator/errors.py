@@ -87,3 +87,9 @@ class PlanCheckError(RuntimeError):
         super().__init__(
             "the plan fails its own check, not written:\n  " + "\n  ".join(self.violations)
         )
+
+
+class PromiseInputError(ValueError):
+    """A promise cannot be answered as asked (exit 2): an unknown customer or product, racks
+    or a period out of range, a folder without a plan, or a plan that fails its re-check
+    against the instance. The message says which, in one sentence or a short list."""

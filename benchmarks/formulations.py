@@ -106,12 +106,133 @@ def region_cumulative(model: pyo.ConcreteModel, instance: Instance) -> None:
     model.region_cumulative = pyo.Constraint(list(rows), rule=lambda _, g, t: rows[g, t])
 
 
+def share_totals(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """The share cap (6) on two totals instead of every ship column: X_tp = sum of the
+    third-party x, X_in = sum of the internal x (two rows), (1 - share) X_tp - share X_in
+    <= 0 (two entries). The same plans and LP; the long row is gone from propagation."""
+    if "all" not in model.third_party_share:
+        return
+    row = model.third_party_share["all"]
+    third: list[Any] = []
+    internal: list[Any] = []
+    for coef, var in zip(row.body.linear_coefs, row.body.linear_vars, strict=True):
+        (third if coef > 0 else internal).append(var)
+    share = instance.policy.third_party_max_share
+    model.share_total = pyo.Var(["third_party", "internal"], domain=pyo.NonNegativeReals)
+    totals = {"third_party": third, "internal": internal}
+    model.share_total_rows = pyo.Constraint(
+        list(totals),
+        rule=lambda m, k: (
+            0.0,
+            LinearExpression(
+                constant=0,
+                linear_coefs=[1.0] * len(totals[k]) + [-1.0],
+                linear_vars=[*totals[k], m.share_total[k]],
+            ),
+            0.0,
+        ),
+    )
+    row.set_value(
+        (
+            None,
+            LinearExpression(
+                constant=0,
+                linear_coefs=[1.0 - share, -share],
+                linear_vars=[model.share_total["third_party"], model.share_total["internal"]],
+            ),
+            0.0,
+        )
+    )
+
+
+def customer_totals(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """Racks shipped per customer as a variable r[c] = sum_{o of c,p,t} x[o,p,t] (one
+    row per customer); the internal fill, the deal rows and the share cap (6) are written
+    on r (the share row gets one entry per customer instead of one per ship column)."""
+    if "all" not in model.third_party_share:
+        return
+    orders = instance.orders
+    customer_of = dict(zip(orders["order"], orders["customer"], strict=True))
+    third_party = set(
+        instance.customers.loc[instance.customers["segment"] == "third_party", "customer"]
+    )
+    columns: dict[str, list[Any]] = defaultdict(list)
+    for (order, _period), var in model.ship_racks.items():
+        columns[customer_of[order]].append(var)
+    if hasattr(model, "substitute_racks"):
+        for (order, _product, _period), var in model.substitute_racks.items():
+            columns[customer_of[order]].append(var)
+    names = sorted(columns)
+    model.customer_racks = pyo.Var(names, domain=pyo.NonNegativeReals)
+    model.customer_racks_rows = pyo.Constraint(
+        names,
+        rule=lambda m, c: (
+            0.0,
+            LinearExpression(
+                constant=0,
+                linear_coefs=[1.0] * len(columns[c]) + [-1.0],
+                linear_vars=[*columns[c], m.customer_racks[c]],
+            ),
+            0.0,
+        ),
+    )
+    total = model.customer_racks
+
+    def swap(row: Any, customer: str) -> None:
+        body = row.body
+        keep = [
+            (coef, var)
+            for coef, var in zip(body.linear_coefs, body.linear_vars, strict=True)
+            if var.parent_component()
+            not in (model.ship_racks, getattr(model, "substitute_racks", None))
+        ]
+        coefs = [1.0] + [coef for coef, _ in keep]
+        variables = [total[customer]] + [var for _, var in keep]
+        row.set_value(
+            (
+                row.lower,
+                LinearExpression(constant=0, linear_coefs=coefs, linear_vars=variables),
+                row.upper,
+            )
+        )
+
+    for customer in model.internal_fill:
+        if customer in columns:
+            swap(model.internal_fill[customer], customer)
+    for customer, side in model.third_party_deal:
+        if customer in columns:
+            swap(model.third_party_deal[customer, side], customer)
+    share = instance.policy.third_party_max_share
+    model.third_party_share["all"].set_value(
+        (
+            None,
+            LinearExpression(
+                constant=0,
+                linear_coefs=[(1.0 - share) if c in third_party else -share for c in names],
+                linear_vars=[total[c] for c in names],
+            ),
+            0.0,
+        )
+    )
+
+
+def share_off(model: pyo.ConcreteModel, instance: Instance) -> None:
+    """Diagnostic only, another model (not in the default ``--variants``): the share
+    cap (6) dropped, to see how much of HiGHS's time the one long row costs."""
+    model.third_party_share.deactivate()
+
+
 FORMULATIONS: dict[str, Change | None] = {
     "baseline": None,
     "deal_per_order": deal_per_order,
     "deal_per_column": deal_per_column,
     "region_cumulative": region_cumulative,
+    "share_totals": share_totals,
+    "customer_totals": customer_totals,
+    "share_off": share_off,
 }
+DIAGNOSTICS = {"share_off"}
+"""Variants that change the model's plans, run only when named."""
 SETTINGS: dict[str, dict[str, Any]] = {
     "presolve_off": {"presolve": "off"},
     "heuristics_less": {"mip_heuristic_effort": 0.01},
@@ -159,7 +280,8 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("instance", type=Path)
-    parser.add_argument("--variants", default=",".join([*FORMULATIONS, *SETTINGS]))
+    defaults = [name for name in [*FORMULATIONS, *SETTINGS] if name not in DIAGNOSTICS]
+    parser.add_argument("--variants", default=",".join(defaults))
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--mip-gap", type=float, default=1e-4)
     parser.add_argument("--time-limit", type=float, default=900.0)

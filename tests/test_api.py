@@ -102,3 +102,24 @@ def test_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_promise_is_the_function_after_its_package_is_imported(tmp_path: Path) -> None:
+    """``allocator.promise`` is the API function, exported lazily like the others, and
+    stays it once `allocator.promising` (the package behind it) has been imported: a
+    subpackage named ``promise`` would have replaced the attribute with itself."""
+    import allocator.promising.answer
+
+    instance = allocator.load_instance(TINY / "third-party-deal-accepted")
+    result = allocator.solve(instance)
+    customer = str(instance.orders["customer"].iloc[0])
+    product = str(instance.orders["product"].iloc[0])
+    for _ in range(2):
+        answer = allocator.promise(
+            result, customer=customer, product=product, racks=1, period=1, capable=False
+        )
+        assert isinstance(answer, allocator.PromiseAnswer)
+        assert callable(allocator.promise)
+    assert allocator.PromiseAnswer is allocator.promising.answer.PromiseAnswer
+    with pytest.raises(allocator.PromiseInputError, match="unknown customer"):
+        allocator.promise(result, customer="nobody", product=product, racks=1, period=1)

@@ -57,6 +57,14 @@ StrictOption = Annotated[
     bool, typer.Option("--strict", help="Make internal min fill hard (no shortfall).")
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No tables or progress.")]
+NoPriorityCostOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-priority-cost",
+        help="Under priority_rule = lexicographic, skip the profit-rule solve that prices "
+        "the rule (summary.json priority_cost).",
+    ),
+]
 
 
 def fail(message: str, code: ExitCode) -> typer.Exit:
@@ -66,8 +74,10 @@ def fail(message: str, code: ExitCode) -> typer.Exit:
 
 
 def load(instance_path: Path) -> Instance:
-    """The validated instance, or exit 2 with every problem listed."""
-    from allocator.api import load_instance
+    """The validated instance, or exit 2 with every problem listed. (Read without the
+    Python API's module, which loads Pyomo: ``validate`` and ``promise --available-only``
+    never need it.)"""
+    from allocator.data.validate import load_instance
     from allocator.errors import InstanceError
 
     try:

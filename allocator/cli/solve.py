@@ -14,6 +14,7 @@ from allocator.cli.app import app, skip_teardown
 from allocator.cli.options import (
     InstanceArg,
     MipGapOption,
+    NoPriorityCostOption,
     RelaxOption,
     StrictOption,
     ThreadsOption,
@@ -36,6 +37,7 @@ def solve(
     threads: ThreadsOption = 1,
     relax: RelaxOption = False,
     strict: StrictOption = False,
+    no_priority_cost: NoPriorityCostOption = False,
     write_model: Annotated[
         Path | None,
         typer.Option("--write-model", help="Export the model (.mps or .lp) and stop, no solve."),
@@ -58,6 +60,8 @@ def solve(
         return
     assert out is not None
     guard_output(out, instance_path)
+    # a time limit counts from here: reading and building the model are part of it
+    clock_started = time.monotonic()
     started = time.perf_counter()
     instance = load(instance_path)
     read_seconds = time.perf_counter() - started
@@ -69,6 +73,8 @@ def solve(
         strict=strict,
         relax=relax,
         log=log,
+        priority_cost=not no_priority_cost,
+        clock_started=clock_started,
     )
     if result.solved is not None:
         result.solved.timings["read_validate"] = read_seconds

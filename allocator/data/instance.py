@@ -212,6 +212,15 @@ def build_instance(settings: Settings, tables: dict[str, pd.DataFrame]) -> Insta
     )
 
 
+def base_tables(instance: Instance) -> dict[str, pd.DataFrame]:
+    """The instance's base tables, as `build_instance` takes them (schema columns;
+    ``supply`` as its full grid): change one and rebuild to get a variant."""
+    return {
+        name: getattr(instance, name).loc[:, list(table.column_names)]
+        for name, table in TABLES.items()
+    }
+
+
 def _margin_per_rack(services: pd.DataFrame, attach: pd.DataFrame) -> pd.Series:
     """m(c, p) = sum_s attach(c, s) * margin(s, p), indexed by (customer, product)."""
     merged = attach.merge(services, on="service")

@@ -7,8 +7,16 @@ Works on tables only (the plan's ``allocation`` and ``surplus`` rows, the per-cu
 table and ``marginal_values.csv``), so the same code runs right after a solve and on a
 result folder read back from disk. Unit value of order o shipped in t: pi + m - k * (t - r),
 plus the shortfall penalty while its internal customer is below its committed fill. The
-marginal value of supply is the ``base_racks`` dual (the LP relaxation's for a MIP). For
-every order with unserved racks, in this order:
+marginal value of supply is the ``base_racks`` dual (the LP relaxation's for a MIP).
+Under the lexicographic rule first (`allocator.explain.priority`):
+
+``higher_tier``
+    customers of a higher tier got racks of the products and periods its short orders
+    could take.
+``fair_share``
+    a customer of its own tier held at the tier's lowest fill rate got them.
+
+Then for every order with unserved racks, in this order:
 
 ``no_supply``
     no supply in its delivery window: nothing of its product can be made or held by the
@@ -56,6 +64,7 @@ import pandas as pd
 
 from allocator.data.instance import Instance
 from allocator.explain.facts import ShortageFacts
+from allocator.explain.priority import priority_reasons
 from allocator.explain.reasons import (
     Reason,
     customer_reasons,
@@ -68,6 +77,8 @@ from allocator.explain.substitutes import substitute_reasons
 __all__ = ["REASON_ORDER", "Reason", "why_short", "why_short_column"]
 
 REASON_ORDER = (
+    "higher_tier",
+    "fair_share",
     "no_supply",
     "outbid",
     "surplus_cost",
@@ -98,7 +109,8 @@ def why_short(
     findings = order_findings(facts)
     reasons: dict[str, list[Reason]] = {}
     for customer in facts.short_customers():
-        found = order_reasons(facts, findings, customer)
+        found = priority_reasons(facts, customer)
+        found += order_reasons(facts, findings, customer)
         found += substitute_reasons(facts, customer)
         found += customer_reasons(facts, customer)
         if not found:

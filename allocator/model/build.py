@@ -28,7 +28,7 @@ from allocator.model.coefficients import (
     ship_vars_by,
 )
 from allocator.model.expressions import Row, integer_domain, linear, ship_vars
-from allocator.model.priority import add_fair_share, add_priority_objectives, add_tier_min_fill
+from allocator.model.priority import add_fair_share, add_priority_stage, add_tier_min_fill
 from allocator.model.start import set_plan_start
 from allocator.plan.tables import empty_plan
 
@@ -71,7 +71,7 @@ def build_families(model: pyo.Block, numbers: ModelCoefficients, options: ModelO
     add_region_power(model, numbers)
     add_fair_share(model, numbers)
     add_objective(model, numbers)
-    add_priority_objectives(model, numbers)
+    add_priority_stage(model, numbers)
 
 
 # --- variables -----------------------------------------------------------------------

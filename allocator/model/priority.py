@@ -47,7 +47,7 @@ def add_fair_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None
     model.fair_share = pyo.Constraint(list(rows), rule=lambda _, c: rows[c])
 
 
-def add_priority_objectives(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_priority_stage(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
     """maximize R_k = sum_{o of tier k, p, t} x[o,p,t]  (stage (k, racks)), or
     maximize F_k = f[k]  (stage (k, min_fill)); one deactivated objective per stage
     before profit, indexed by (tier, criterion) in the order solved."""

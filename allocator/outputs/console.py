@@ -43,9 +43,13 @@ def print_summary(result: SolveResult, out_dir: Path | None = None, top: int = 5
                     f"{fill['fill_rate']:.1%} ({fill['allocated_racks']:,.0f} of "
                     f"{fill['requested_racks']:,.0f} racks)",
                 )
+    if result.priority_cost is not None:
+        head.add_row("priority cost", f"{result.priority_cost:,.0f} {currency}")
     if out_dir is not None:
         head.add_row("written to", str(out_dir))
     console.print(head)
+    if result.priority_stages:
+        console.print(_stage_table(result))
     if result.plan is None:
         return
     waiting = customers.sort_values(["waiting_list_racks", "customer"], ascending=[False, True])
@@ -64,6 +68,26 @@ def print_summary(result: SolveResult, out_dir: Path | None = None, top: int = 5
                 f"{row.fill_rate:.1%}",
             )
         console.print(table)
+
+
+def _stage_table(result: SolveResult) -> Any:
+    """The lexicographic rule's stages: what each reached, its bound and status."""
+    from rich.table import Table
+
+    table = Table(title="priority stages (each held by the next)")
+    for column in ("stage", "value", "bound", "status", "seconds"):
+        table.add_column(column, justify="left" if column in ("stage", "status") else "right")
+    for report in result.priority_stages:
+        criterion = report.stage.criterion
+        shown = "{:.2%}" if criterion == "min_fill" else "{:,.0f}"
+        table.add_row(
+            report.stage.label,
+            "-" if report.value is None else shown.format(report.value),
+            "-" if report.bound is None else shown.format(report.bound),
+            str(report.termination),
+            f"{report.seconds:.2f}",
+        )
+    return table
 
 
 Formatter = Callable[[Any], str]

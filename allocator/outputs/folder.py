@@ -126,17 +126,17 @@ def read_result_folder(path: Path) -> ResultFolder:
             raise ResultFolderError(f"{summary_path} is not valid JSON: {error}") from None
         if not isinstance(summary, dict):
             raise ResultFolderError(f"{summary_path} is not a JSON object")
-    tables = {name: _read_csv(path / f"{name}.csv") for name in PLAN_FILES}
+    tables = {name: read_result_csv(path / f"{name}.csv") for name in PLAN_FILES}
     stochastic = _read_json(path / STOCHASTIC_FILE)
     folder = ResultFolder(
         path,
         summary,
-        sweep=_read_csv(path / SWEEP_FILE),
-        policy_cost=_read_csv(path / POLICY_COST_FILE),
+        sweep=read_result_csv(path / SWEEP_FILE),
+        policy_cost=read_result_csv(path / POLICY_COST_FILE),
         stochastic=stochastic,
-        first_stage=_read_csv(path / FIRST_STAGE_FILE) if stochastic is not None else None,
+        first_stage=read_result_csv(path / FIRST_STAGE_FILE) if stochastic is not None else None,
         scenario_results=(
-            _read_csv(path / SCENARIO_RESULTS_FILE) if stochastic is not None else None
+            read_result_csv(path / SCENARIO_RESULTS_FILE) if stochastic is not None else None
         ),
         **tables,
     )
@@ -160,7 +160,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _read_csv(path: Path) -> pd.DataFrame | None:
+def read_result_csv(path: Path) -> pd.DataFrame | None:
     """A result CSV as written: empty text cells stay empty strings in text columns."""
     if not path.exists():
         return None

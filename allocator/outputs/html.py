@@ -22,6 +22,7 @@ from allocator.outputs.generations import has_substitutes, substitute_orders
 from allocator.outputs.page_assets import PAGE, STYLE, TABLE_SCRIPT
 from allocator.outputs.page_blocks import figure_html, note_html, section_html
 from allocator.outputs.page_formats import show_money
+from allocator.outputs.page_priority import tier_section
 from allocator.outputs.page_tables import (
     allocation_columns,
     customer_columns,
@@ -42,6 +43,7 @@ from allocator.outputs.plan_figures import (
 )
 from allocator.outputs.sweep import sweep_lines
 from allocator.outputs.sweep_figures import policy_cost_figure, sweep_figure
+from allocator.outputs.tiers import has_tiers
 from allocator.outputs.two_stage_page import two_stage_sections
 
 
@@ -151,6 +153,8 @@ def _plan_sections(folder: ResultFolder) -> list[str]:
             table_html("table-stock", *stock_columns(folder)),
         ),
     ]
+    if has_tiers(folder.summary):
+        sections.append(tier_section(folder))
     if has_substitutes(folder.allocation):
         sections.append(
             section_html(

@@ -5,9 +5,10 @@ per customer and ship month), ``customers`` (with ``why_short``), ``stock``,
 ``marginal_values``, ``surplus`` and ``allocation_rows`` (the CSVs as they are, plus a
 ``month`` column beside each period), with substitutes ``generations`` (racks per month
 by ordered and shipped product) and ``substitutes`` (each order served by another
-product), and ``sweep`` / ``policy_cost`` for a what-if
-folder. Cells hold the CSVs' numbers unrounded; only the number format rounds what is
-shown. Every sheet has a frozen, bold header row and a filter.
+product), under the lexicographic rule ``priority_stages`` and ``tiers``, and
+``sweep`` / ``policy_cost`` for a what-if folder. Cells hold the CSVs' numbers
+unrounded; only the number format rounds what is shown. Every sheet has a frozen, bold
+header row and a filter.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from allocator.outputs.folder import ResultFolder, fairness_table, lowest_internal_fill
 from allocator.outputs.generations import generation_flows, has_substitutes, substitute_orders
+from allocator.outputs.tiers import has_tiers, stage_table, tier_table
 
 RACKS = "#,##0"
 RACKS_FRACTION = "#,##0.0"
@@ -82,6 +84,7 @@ def write_workbook(folder: ResultFolder, path: Path) -> None:
     assert first is not None
     book.remove(first)
     substitutes = has_substitutes(folder.allocation)
+    tiers = has_tiers(folder.summary)
     if folder.has_plan:
         _summary_sheet(book.create_sheet("summary"), folder)
         _allocation_pivot(book.create_sheet("allocation"), folder)
@@ -93,6 +96,8 @@ def write_workbook(folder: ResultFolder, path: Path) -> None:
         ("allocation_rows", folder.allocation),
         ("generations", generation_flows(folder.allocation) if substitutes else None),
         ("substitutes", substitute_orders(folder.allocation) if substitutes else None),
+        ("priority_stages", stage_table(folder.summary) if tiers else None),
+        ("tiers", tier_table(folder.summary) if tiers else None),
         ("sweep", folder.sweep),
         ("policy_cost", folder.policy_cost),
         ("two_stage", _two_stage_figures(folder)),

@@ -1,8 +1,9 @@
 """The model's numbers as NumPy arrays, and the HighsLp made from them.
 
 No Pyomo here: the marginal-value LP child (`allocator.solver.lp_beside`) imports this to
-rebuild the LP that `allocator.solver.highs` compiled, and `allocator.solver.resolve` updates a copy
-of the arrays for a what-if variant.
+rebuild the LP that `allocator.solver.highs` compiled, `allocator.solver.resolve` updates a copy
+of the arrays for a what-if variant, and `allocator.solver.promise_lp` builds the small
+available-to-promise model without loading Pyomo.
 """
 
 from __future__ import annotations
@@ -46,3 +47,19 @@ def highs_lp(arrays: ModelArrays, *, offset: float, maximize: bool) -> highspy.H
     lp.a_matrix_.index_ = arrays.a_index
     lp.a_matrix_.value_ = arrays.a_value
     return lp
+
+
+_scheduler_threads: list[int] = []
+"""Threads HiGHS's process-wide task scheduler was started with (empty: not started)."""
+
+
+def new_highs(threads: int) -> highspy.Highs:
+    """A fresh Highs for a solve with ``threads`` threads. HiGHS starts one task scheduler
+    per process and refuses a later, different ``threads`` ("global scheduler has already
+    been initialized"): it is reset here when the count changes."""
+    if _scheduler_threads and _scheduler_threads[0] != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+        _scheduler_threads.clear()
+    if not _scheduler_threads:
+        _scheduler_threads.append(threads)
+    return highspy.Highs()

@@ -30,7 +30,7 @@ from pyomo.common.errors import InfeasibleConstraintException
 from allocator.atomic import write_file
 from allocator.errors import InfeasibleError
 from allocator.limits import DEFAULT_SEED
-from allocator.solver.arrays import ModelArrays, highs_lp
+from allocator.solver.arrays import ModelArrays, highs_lp, new_highs
 from allocator.solver.child import ChildOutcome, ChildTask, read_outcome
 from allocator.solver.compile import Names, compile_arrays
 from allocator.solver.lp_beside import DualsBeside, spare_core
@@ -93,6 +93,9 @@ class SolverOptions:
     log: bool = False
     log_file: str | None = None
     """Also append HiGHS's log to this file (``log`` still decides the console)."""
+    max_nodes: int | None = None
+    """Stop a MIP after this many branch-and-bound nodes (None: no limit). Not a
+    planner's option: the priority stages use it for a bounded first attempt."""
 
     def highs_options(self) -> dict[str, bool | int | float | str]:
         options: dict[str, bool | int | float | str] = {
@@ -107,6 +110,8 @@ class SolverOptions:
             options["log_file"] = self.log_file
         if self.time_limit is not None:
             options["time_limit"] = float(self.time_limit)
+        if self.max_nodes is not None:
+            options["mip_max_nodes"] = int(self.max_nodes)
         return options
 
 
@@ -125,6 +130,9 @@ class CompiledModel:
     stage_costs: tuple[np.ndarray, ...] = ()
     """The lexicographic rule's stage objectives before profit, in the order solved, as
     cost vectors over the columns (`allocator.model.priority`); empty under profit."""
+    stage_offsets: tuple[float, ...] = ()
+    """Each stage objective's constant: its fixed variables' part (a nightly run's frozen
+    racks), which a hold row must leave out."""
 
     @functools.cached_property
     def row_names(self) -> list[str]:
@@ -181,20 +189,24 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
         lp.offset_,
         time.perf_counter() - started,
         read_start(columns),
-        _stage_costs(model, columns),
+        *_stage_costs(model, columns),
     )
 
 
-def _stage_costs(model: pyo.ConcreteModel, columns: list[pyo.Var]) -> tuple[np.ndarray, ...]:
+def _stage_costs(
+    model: pyo.ConcreteModel, columns: list[pyo.Var]
+) -> tuple[tuple[np.ndarray, ...], tuple[float, ...]]:
     """The deactivated stage objectives ``priority_stage`` (linear expressions of the
-    model's columns) as cost vectors, in their order."""
+    model's variables) as cost vectors over ``columns`` and constants (the part of the
+    fixed variables, which are no column), in their order."""
     stages = model.component("priority_stage")
     if stages is None or not len(stages):
-        return ()
+        return (), ()
     column_of = {id(var): column for column, var in enumerate(columns)}
-    costs = []
+    costs, offsets = [], []
     for objective in stages.values():
         cost = np.zeros(len(columns))
+        offset = 0.0
         expression = objective.expr
         terms = zip(
             getattr(expression, "linear_coefs", ()),
@@ -202,17 +214,18 @@ def _stage_costs(model: pyo.ConcreteModel, columns: list[pyo.Var]) -> tuple[np.n
             strict=True,
         )  # a stage over no column (a tier whose windows are all empty) is the constant 0
         for coef, var in terms:
-            cost[column_of[id(var)]] += coef
+            if var.fixed:
+                offset += coef * float(var.value)
+            else:
+                cost[column_of[id(var)]] += coef
         costs.append(cost)
-    return tuple(costs)
+        offsets.append(offset)
+    return tuple(costs), tuple(offsets)
 
 
 LP_BESIDE_MIN_COLUMNS = 50_000
 """Smallest model whose LP relaxation is solved beside the MIP: below it the LP takes
 less than starting the child (~0.6 s: base-2027's LP 0.08 s, a 16k-column one 0.2-1 s)."""
-
-_scheduler_threads: list[int] = []
-"""Threads HiGHS's process-wide task scheduler was started with (empty: not started)."""
 
 
 def read_start(columns: list[pyo.Var]) -> np.ndarray | None:
@@ -266,18 +279,12 @@ def with_arrays(
         time.perf_counter() - started,
         start,
         compiled.stage_costs,
+        compiled.stage_offsets,
     )
 
 
 def _make_highs(compiled: CompiledModel, options: SolverOptions, integer: bool) -> highspy.Highs:
-    # HiGHS starts one scheduler per process and refuses a later, different `threads`
-    # ("global scheduler has already been initialized"): reset it when the count changes.
-    if _scheduler_threads and _scheduler_threads[0] != options.threads:
-        highspy.Highs.resetGlobalScheduler(True)
-        _scheduler_threads.clear()
-    if not _scheduler_threads:
-        _scheduler_threads.append(options.threads)
-    highs = highspy.Highs()
+    highs = new_highs(options.threads)
     for name, value in options.highs_options().items():
         highs.setOptionValue(name, value)
     lp = compiled.lp

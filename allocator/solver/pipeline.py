@@ -4,31 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyomo.environ as pyo
 
-from allocator import __version__
 from allocator.data.instance import Instance
 from allocator.errors import InfeasibleError
 from allocator.faults import failpoint
-from allocator.model.build import ModelExtension, ModelOptions, build_model
+from allocator.model.build import ModelExtension, build_model
 from allocator.model.start import set_plan_start
 from allocator.plan.check import check_plan
 from allocator.plan.priority import PROFIT, Stage, check_holds, priority_stages
 from allocator.plan.repair import round_plan
-from allocator.plan.tables import Plan, objective_terms
+from allocator.plan.tables import objective_terms
 from allocator.solver.anytime import solve_by_deadline
 from allocator.solver.highs import (
     CompiledModel,
     Solution,
-    SolverOptions,
     Termination,
     compile_model,
-    highs_version,
     irreducible_conflict,
     lp_duals,
     read_start,
@@ -38,92 +33,22 @@ from allocator.solver.highs import (
 )
 from allocator.solver.memory import collecting_garbage, gc_paused
 from allocator.solver.results import extract_plan, marginal_values
-from allocator.solver.stages import MIN_STAGE_SECONDS, StageReport, holding_model, solve_stages
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Everything a solve is run with."""
-
-    solver: SolverOptions = field(default_factory=SolverOptions)
-    strict: bool = False
-    relax: bool = False
-    marginal_values: bool = True
-    lp_beside: bool = True
-    """For a MIP, solve the LP relaxation for the marginal values in a second process
-    while the MIP runs, when the machine has a core to spare (`allocator.solver.lp_beside`).
-    Off where every core already runs a solve (what-if workers)."""
-    priority_cost: bool = True
-    """Under the lexicographic rule, also solve the instance under the profit rule and
-    report ``priority_cost`` (what putting the tiers first costs)."""
-    lp_first: bool = False
-    """For a MIP, solve the LP relaxation first: marginal values and a rounded MIP start.
-    Off by default: with that start HiGHS 1.15.1 stayed in the root node of a generated
-    34k-variable instance for over 6 minutes past a 60 s time limit (ship-nothing start:
-    stopped at 61 s)."""
-
-    def model_options(self) -> ModelOptions:
-        return ModelOptions(strict=self.strict, relax=self.relax)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The options as recorded (``summary.json``, what-if hashes): ``priority_cost``
-        only when switched off, so records of other runs stay as they were."""
-        options = asdict(self)
-        if self.priority_cost:
-            del options["priority_cost"]
-        return options
-
-
-@dataclass(kw_only=True)
-class SolveResult:
-    """A finished solve: why the solver stopped (``termination``, the summary's
-    ``status``) and the plan it found (``plan`` None when ``solution`` is ``none``)."""
-
-    instance: Instance
-    options: RunOptions
-    termination: Termination
-    solution: Solution
-    plan: Plan | None
-    objective: float | None
-    objective_terms: dict[str, float]
-    solver_objective: float | None
-    best_bound: float | None
-    mip_gap: float | None
-    marginal_values: pd.DataFrame | None
-    marginal_values_source: str | None
-    violations: list[str]
-    timings: dict[str, float] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=dict)
-    plan_source: str | None = None
-    """Where the plan came from: ``highs``, or an anytime plan of a time-limited solve
-    that beat HiGHS's incumbent (``lp_rounding``, ``greedy``; `allocator.solver.anytime`)."""
-    bound_source: str | None = None
-    """Whose bound ``best_bound`` is: ``highs``, or ``lp_relaxation`` when the LP
-    relaxation's is tighter than a time-limited MIP's."""
-    priority_stages: tuple[StageReport, ...] = ()
-    """Under the lexicographic rule, every stage in the order solved, profit last."""
-    priority_cost: float | None = None
-    """The objective under the profit rule minus this plan's (`RunOptions.priority_cost`)."""
-
-    @property
-    def status(self) -> Termination:
-        """The summary's ``status``: why the solver stopped."""
-        return self.termination
-
-    @property
-    def solve_seconds(self) -> float:
-        """Seconds inside HiGHS: the MIP (or LP), plus the LP relaxation solved first."""
-        return self.timings.get("highs", 0.0) + self.timings.get("lp_relaxation", 0.0)
-
-
-def versions() -> dict[str, str]:
-    import pyomo.version
-
-    return {"allocator": __version__, "pyomo": str(pyomo.version.version), "highs": highs_version()}
+from allocator.solver.solved import RunOptions, SolveResult, versions
+from allocator.solver.stages import (
+    MIN_STAGE_SECONDS,
+    StageReport,
+    holding_model,
+    solve_stages,
+    with_hold_costs,
+)
 
 
 def solve_instance(
-    instance: Instance, options: RunOptions, extend: ModelExtension | None = None
+    instance: Instance,
+    options: RunOptions,
+    extend: ModelExtension | None = None,
+    *,
+    clock_started: float | None = None,
 ) -> SolveResult:
     """Build, solve and read back one instance.
 
@@ -132,12 +57,14 @@ def solve_instance(
     ``solver_objective`` then includes them, while ``objective`` stays the contract's objective
     recomputed from the plan. Under the lexicographic rule with ``priority_cost`` the
     instance is solved once more under the profit rule (a time limit is shared: the
-    stages and that solve get equal parts).
+    stages and that solve get equal parts). A time limit counts from ``clock_started`` (a
+    `time.monotonic`; None: now, so the build counts in it).
     """
+    if clock_started is None:
+        clock_started = time.monotonic()
     if not (instance.policy.is_lexicographic and options.priority_cost):
-        return _solve_instance(instance, options, extend)
+        return _solve_instance(instance, options, extend, clock_started)
     limit = options.solver.time_limit
-    started = time.monotonic()
     stages = len(priority_stages(instance))
     first = options
     if limit is not None:
@@ -145,8 +72,10 @@ def solve_instance(
             options,
             solver=dataclasses.replace(options.solver, time_limit=limit * stages / (stages + 1)),
         )
-    result = _solve_instance(instance, first, extend)
-    left = None if limit is None else max(limit - (time.monotonic() - started), MIN_STAGE_SECONDS)
+    result = _solve_instance(instance, first, extend, clock_started)
+    left = None
+    if limit is not None:
+        left = max(limit - (time.monotonic() - clock_started), MIN_STAGE_SECONDS)
     reference = _solve_instance(
         instance.with_policy(dataclasses.replace(instance.policy, priority_rule="profit")),
         dataclasses.replace(
@@ -156,6 +85,7 @@ def solve_instance(
             solver=dataclasses.replace(options.solver, time_limit=left),
         ),
         extend,
+        time.monotonic(),
     )
     cost = None
     if reference.objective is not None and result.objective is not None:
@@ -164,7 +94,10 @@ def solve_instance(
 
 
 def _solve_instance(
-    instance: Instance, options: RunOptions, extend: ModelExtension | None
+    instance: Instance,
+    options: RunOptions,
+    extend: ModelExtension | None,
+    clock_started: float,
 ) -> SolveResult:
     """`solve_instance` without the priority rule's extra solve."""
     timings: dict[str, float] = {}
@@ -184,7 +117,13 @@ def _solve_instance(
             # all, is freed while HiGHS runs (see `collecting_garbage`)
             model = None
         return solve_built(
-            instance, options, model, compiled, timings, anytime_plans=extend is None
+            instance,
+            options,
+            model,
+            compiled,
+            timings,
+            anytime_plans=extend is None,
+            clock_started=clock_started,
         )
 
 
@@ -196,22 +135,38 @@ def solve_built(
     timings: dict[str, float],
     *,
     anytime_plans: bool = True,
+    clock_started: float | None = None,
 ) -> SolveResult:
     """Solve a built and compiled model of ``instance`` and read the result back (see
-    `_solve_model`); under the lexicographic rule, stage by stage (`_solve_stages`)."""
+    `_solve_model`); under the lexicographic rule, stage by stage (`_solve_stages`). A
+    time limit counts from ``clock_started`` (a `time.monotonic`; None: now)."""
+    if clock_started is None:
+        clock_started = time.monotonic()
     if compiled.stage_costs:
-        return _solve_stages(instance, options, compiled, timings)
-    return _solve_model(instance, options, model, compiled, timings, anytime_plans=anytime_plans)
+        return _solve_stages(instance, options, compiled, timings, clock_started)
+    return _solve_model(
+        instance,
+        options,
+        model,
+        compiled,
+        timings,
+        anytime_plans=anytime_plans,
+        clock_started=clock_started,
+    )
 
 
 def _solve_stages(
-    instance: Instance, options: RunOptions, compiled: CompiledModel, timings: dict[str, float]
+    instance: Instance,
+    options: RunOptions,
+    compiled: CompiledModel,
+    timings: dict[str, float],
+    clock_started: float,
 ) -> SolveResult:
     """The stages before profit (`allocator.solver.stages`), then the profit stage: the
     model's objective under every hold, solved as any model but without anytime plans
     (they know nothing of the holds). The plan is re-checked against the holds too."""
     limit = options.solver.time_limit
-    ends = None if limit is None else time.monotonic() + limit
+    ends = None if limit is None else clock_started + limit
 
     def seconds_left() -> float | None:
         return None if ends is None else ends - time.monotonic()
@@ -250,6 +205,8 @@ def _solve_stages(
         result.termination,
         time.perf_counter() - started,
     )
+    if result.row_duals is not None:
+        reports = with_hold_costs(reports, final, result.row_duals)
     violations = list(result.violations)
     if result.plan is not None:
         held = [(hold.stage, hold.value) for hold in holds]
@@ -267,6 +224,7 @@ def _solve_model(
     timings: dict[str, float],
     *,
     anytime_plans: bool = True,
+    clock_started: float | None = None,
 ) -> SolveResult:
     """Solve a built and compiled model of ``instance`` and read the result back: the
     part of `solve_instance` after the hand-off, shared with `allocator.solver.resolve`, which
@@ -276,7 +234,10 @@ def _solve_model(
     HiGHS runs. ``timings`` gets the solve phases added. With a time limit the solve
     ends by its deadline (`allocator.solver.anytime`); ``anytime_plans`` (the contract's
     model only: not with an extension) lets a plan made from the LP relaxation or
-    greedily be written when it beats HiGHS's incumbent."""
+    greedily be written when it beats HiGHS's incumbent. The time limit counts from
+    ``clock_started`` (None: now), an LP relaxation solved first included."""
+    if clock_started is None:
+        clock_started = time.monotonic()
     duals = None
     is_mip = not options.relax and bool(compiled.is_integer.any())
     if is_mip and options.lp_first:
@@ -284,13 +245,9 @@ def _solve_model(
             raise ValueError("lp_first needs the model to set the rounded start on")
         duals = _solve_lp_first(instance, options, model, compiled, timings)
     solver = options.solver
-    if solver.time_limit is not None and "lp_relaxation" in timings:
-        # the time limit covers the whole solve, LP relaxation included
-        remaining = max(solver.time_limit - timings["lp_relaxation"], 0.01)
-        solver = dataclasses.replace(solver, time_limit=remaining)
     if solver.time_limit is not None:
         return _solve_by_deadline(
-            instance, options, solver, model, compiled, timings, duals, anytime_plans
+            instance, options, model, compiled, timings, duals, anytime_plans, clock_started
         )
     beside = None
     if is_mip and options.marginal_values and duals is None and options.lp_beside:
@@ -352,6 +309,7 @@ def _solve_model(
         mip_gap=outcome.mip_gap,
         marginal_values=marginal,
         marginal_values_source=source if marginal is not None else None,
+        row_duals=duals if marginal is not None else None,
         violations=violations,
         timings=timings,
         versions=versions(),
@@ -363,12 +321,12 @@ def _solve_model(
 def _solve_by_deadline(
     instance: Instance,
     options: RunOptions,
-    solver: SolverOptions,
     model: pyo.ConcreteModel | None,
     compiled: CompiledModel,
     timings: dict[str, float],
     duals: np.ndarray | None,
     anytime_plans: bool,
+    clock_started: float,
 ) -> SolveResult:
     """`solve_built` with a time limit: ended by its deadline, the best plan found by
     then (`allocator.solver.anytime`)."""
@@ -376,13 +334,14 @@ def _solve_by_deadline(
         run = solve_by_deadline(
             instance,
             compiled,
-            solver,
+            options.solver,
             relax=options.relax,
             strict=options.strict,
             lp_wanted=options.marginal_values and duals is None,
             lp_beside=options.lp_beside,
             plans=anytime_plans and not options.lp_first,
             before_run=before_run,
+            started=clock_started,
         )
     outcome = run.outcome
     timings["highs"] = outcome.solve_seconds
@@ -413,6 +372,7 @@ def _solve_by_deadline(
         marginal_values_source=(
             ("lp" if options.relax else "lp_relaxation") if marginal is not None else None
         ),
+        row_duals=duals if marginal is not None else None,
         violations=run.violations,
         timings=timings,
         versions=versions(),

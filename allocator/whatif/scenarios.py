@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocator.data.instance import Instance, build_instance
+from allocator.data.instance import Instance, base_tables, build_instance
 from allocator.data.schema import TABLES
 from allocator.solver.pipeline import RunOptions, SolveResult
 from allocator.solver.resolve import variant_solver
@@ -106,14 +106,6 @@ def coordinate_targets(spec: SweepSpec, drops: Sequence[PolicyDrop] = POLICY_DRO
     if spec.policy_cost:
         targets += [drop.target for drop in drops if drop.target not in targets]
     return targets
-
-
-def base_tables(instance: Instance) -> dict[str, pd.DataFrame]:
-    """The instance's base tables (schema columns; ``supply`` as its full grid)."""
-    return {
-        name: getattr(instance, name).loc[:, list(table.column_names)]
-        for name, table in TABLES.items()
-    }
 
 
 def scaled_column(frame: pd.DataFrame, target: Target, factor: float) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from allocator.data.validate import load_instance
-from allocator.model import build, extensive
+from allocator.model import build, extensive, priority
 from allocator.model.build import ModelOptions, build_model
 from allocator.model.extensive import ScenarioModel, build_extensive
 
@@ -19,11 +19,11 @@ FORMULATION = (ROOT / "models" / "FORMULATION.md").read_text(encoding="utf-8")
 
 
 def families() -> dict[str, str]:
-    """family name -> its add_ function's docstring (the model's, and the two-stage
-    extensive form's)."""
+    """family name -> its add_ function's docstring (the model's, the priority rule's and
+    the two-stage extensive form's)."""
     return {
         name.removeprefix("add_"): inspect.getdoc(function) or ""
-        for module in (build, extensive)
+        for module in (build, priority, extensive)
         for name, function in inspect.getmembers(module, inspect.isfunction)
         if name.startswith("add_") and function.__module__ == module.__name__
     }
@@ -51,7 +51,7 @@ def test_every_family_is_in_the_formulation() -> None:
 
 def test_every_section_is_a_family_and_a_component() -> None:
     base = load_instance(ROOT / "instances" / "base-2027")
-    model = build_model(base, ModelOptions())
+    model = build_model(load_instance(ROOT / "instances" / "base-2027-tiered"), ModelOptions())
     two_stage = build_extensive(base, [ScenarioModel("w", 1.0, base)], ModelOptions(), deals=True)
     for name in set(sections()) | variable_rows():
         assert name in families(), f"FORMULATION.md has {name} but no add_{name}"

@@ -28,6 +28,7 @@ from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
 from allocator.outputs.result_files import write_result
 from allocator.solver import anytime
+from allocator.solver.bound import lagrangian_bound
 from allocator.solver.child import STALL_ENVIRONMENT, HighsChild
 from allocator.solver.highs import (
     SolverOptions,
@@ -35,6 +36,7 @@ from allocator.solver.highs import (
     _make_highs,
     child_task,
     compile_model,
+    model_arrays,
     outcome_of,
     solve_compiled,
 )
@@ -124,7 +126,78 @@ def test_stuck_highs_is_killed_at_the_deadline_and_its_best_incumbent_written(
     assert summary["mip_gap"] == pytest.approx(
         (summary["best_bound"] - summary["objective"]) / abs(summary["objective"])
     )
-    assert summary["best_bound_source"] in ("highs", "lp_relaxation")
+    assert summary["best_bound_source"] in ("highs", "lp_relaxation", "lagrangian")
+
+
+def test_time_limit_counts_from_the_clock_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``allocator solve`` starts the clock before reading the instance: a solve whose
+    clock started 3 s before it (reading and building) is stopped 3 s sooner, by
+    clock + T + grace, not call + T + grace."""
+    monkeypatch.setenv(STALL_ENVIRONMENT, "2:600")
+    limit, before = 4.0, 3.0
+    instance = load_instance(BASE)
+    compiled = compile_model(build_model(instance, ModelOptions()))
+    called = time.monotonic()
+    result = solve_built(
+        instance,
+        RunOptions(SolverOptions(time_limit=limit)),
+        None,
+        compiled,
+        {},
+        anytime_plans=False,
+        clock_started=called - before,
+    )
+    elapsed = time.monotonic() - called
+    # killed at clock + T + grace / 2 = called + 3.5 s (counted from the call: 6.5 s)
+    assert limit - before + _grace(limit) / 2 - 0.1 <= elapsed <= limit + _grace(limit) - before
+    assert result.termination == Termination.TIME_LIMIT and result.plan_source == "highs"
+    assert result.timings["highs"] <= elapsed
+
+
+class _LpNeverComes:
+    """A LP relaxation beside the MIP that never answers (as at 939k columns, where it
+    takes 1,316 s)."""
+
+    answer = None
+
+    def relaxation(self, until: float = math.inf) -> None:
+        return None
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_without_the_lp_relaxation_the_gap_is_against_a_lagrangian_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HiGHS stuck after its start and no LP relaxation by the deadline: the greedy plan
+    is written with its gap against the Lagrangian bound, which is a bound (at least the
+    LP optimum) and tighter than L(0)."""
+    monkeypatch.setenv(STALL_ENVIRONMENT, "1:600")
+    monkeypatch.setattr(anytime, "start_lp_duals_beside", lambda *a, **k: _LpNeverComes())
+    limit = 4.0
+    instance = load_instance(BASE)
+    compiled = compile_model(build_model(instance, ModelOptions()))
+    lp_optimum = solve_compiled(compiled, SolverOptions(), integer=False).objective
+    assert lp_optimum is not None
+    result = solve_built(instance, RunOptions(SolverOptions(time_limit=limit)), None, compiled, {})
+    assert result.termination == Termination.TIME_LIMIT and result.plan_source == "greedy"
+    assert result.bound_source == "lagrangian" and result.best_bound is not None
+    assert result.timings["lagrangian_bound"] > 0
+    arrays = model_arrays(compiled)
+    at_zero = lagrangian_bound(
+        arrays, np.zeros(len(arrays.row_lower)), maximize=True, offset=compiled.lp.offset_
+    )
+    assert at_zero is not None
+    assert lp_optimum * (1 - 1e-9) <= result.best_bound < at_zero
+    out = tmp_path / "out"
+    write_result(result, out, str(BASE))
+    check_written_plan(BASE, out)
+    summary = _summary(out)
+    assert summary["best_bound_source"] == "lagrangian"
+    assert summary["mip_gap"] == pytest.approx(
+        (summary["best_bound"] - summary["objective"]) / abs(summary["objective"])
+    )
 
 
 def test_stuck_highs_with_only_its_start_gives_way_to_an_anytime_plan(
@@ -276,16 +349,27 @@ def _stalled_solve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> subproces
         text=True,
     )
     waited = time.monotonic()
-    while len(_children_of(process.pid)) < 2 and time.monotonic() - waited < 30:
+    while not _children_of(process.pid) and time.monotonic() - waited < 30:
         time.sleep(0.1)
-    assert len(_children_of(process.pid)) == 2  # the MIP and the LP beside it
+    assert _children_of(process.pid)
     return process
+
+
+def _children_seen(pid: int, seconds: float = 3.0) -> set[int]:
+    """Every child of ``pid`` seen over ``seconds``: the stalled MIP, and the LP beside
+    it when a core is spare (which may already have finished)."""
+    seen: set[int] = set()
+    waited = time.monotonic()
+    while time.monotonic() - waited < seconds:
+        seen.update(_children_of(pid))
+        time.sleep(0.1)
+    return seen
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc (Linux)")
 def test_ctrl_c_stops_the_children_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     process = _stalled_solve(tmp_path, monkeypatch)
-    children = _children_of(process.pid)
+    children = _children_seen(process.pid)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
@@ -299,7 +383,7 @@ def test_children_die_with_a_killed_parent(tmp_path: Path, monkeypatch: pytest.M
     """SIGKILL leaves the parent no time to stop its children: they end with it
     (PR_SET_PDEATHSIG) instead of running on to their time limit."""
     process = _stalled_solve(tmp_path, monkeypatch)
-    children = _children_of(process.pid)
+    children = _children_seen(process.pid)
     process.kill()
     process.communicate(timeout=30)
     waited = time.monotonic()

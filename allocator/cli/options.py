@@ -104,3 +104,15 @@ def write_failed(what: Path, error: OSError) -> typer.Exit:
         f"cannot write {what}: {reason}; nothing was written and any earlier result is unchanged",
         ExitCode.ERROR,
     )
+
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Local worker processes (default: one per core; 1 = in this process).", min=1
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Address of a running Dask scheduler to use instead, tcp://HOST:PORT."),
+]

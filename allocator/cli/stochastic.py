@@ -12,9 +12,11 @@ from allocator.cli.options import (
     InstanceArg,
     MipGapOption,
     RelaxOption,
+    SchedulerOption,
     StrictOption,
     ThreadsOption,
     TimeLimitOption,
+    WorkersOption,
     fail,
     load,
     write_failed,
@@ -49,16 +51,8 @@ def stochastic(
     iterations: Annotated[
         int, typer.Option(help="Most iterations of --method decomposition.", min=1, max=1000)
     ] = 10,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            help="Local worker processes (default: one per core; 1 = in this process).", min=1
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Address of a running Dask scheduler to use instead, tcp://HOST:PORT."),
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     time_limit: TimeLimitOption = None,
     mip_gap: MipGapOption = 1e-4,
     threads: ThreadsOption = 1,

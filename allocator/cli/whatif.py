@@ -13,9 +13,11 @@ from allocator.cli.options import (
     InstanceArg,
     MipGapOption,
     RelaxOption,
+    SchedulerOption,
     StrictOption,
     ThreadsOption,
     TimeLimitOption,
+    WorkersOption,
     fail,
     load,
 )
@@ -48,16 +50,8 @@ def whatif(
             help="Also solve the base without each policy and report what each one costs.",
         ),
     ] = False,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            help="Local worker processes (default: one per core; 1 = in this process).", min=1
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Address of a running Dask scheduler to use instead, tcp://HOST:PORT."),
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     time_limit: TimeLimitOption = None,
     mip_gap: MipGapOption = 1e-4,
     threads: ThreadsOption = 1,

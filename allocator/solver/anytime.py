@@ -471,19 +471,28 @@ def solve_alone_by_deadline(
     *,
     integer: bool = True,
     before_run: Callable[[], None] | None = None,
+    known_objective: float | None = None,
 ) -> SolveOutcome:
     """HiGHS alone in a child process, stopped by the deadline of ``solver.time_limit``
     and keeping its last incumbent: for a model that is not one instance's (the two-stage
-    extensive form), so no LP beside it and no anytime plans."""
+    extensive form), so no LP beside it and no anytime plans. ``known_objective``: as
+    for `allocator.solver.highs.solve_compiled`."""
     assert solver.time_limit is not None
     deadline = Deadline.starting_now(solver.time_limit)
     began = time.monotonic()
-    task = child_task(compiled, solver, integer=integer, duals=not integer)
+    task = child_task(
+        compiled, solver, integer=integer, duals=not integer, known_objective=known_objective
+    )
     try:
         child = HighsChild(task)
     except OSError:  # no process could be started: HiGHS in this process, no guarantee
         return solve_compiled(
-            compiled, solver, integer=integer, duals=not integer, before_run=before_run
+            compiled,
+            solver,
+            integer=integer,
+            duals=not integer,
+            before_run=before_run,
+            known_objective=known_objective,
         )
     if before_run is not None:
         before_run()

@@ -40,7 +40,7 @@ from allocator.model.extensive import (
     plan_components,
 )
 from allocator.plan.check import check_plan
-from allocator.plan.first_stage import first_stage_surplus, recourse_value
+from allocator.plan.first_stage import first_stage_misfits, first_stage_surplus, recourse_value
 from allocator.plan.tables import Plan, objective_terms
 from allocator.solver.anytime import relative_gap, solve_alone_by_deadline
 from allocator.solver.highs import (
@@ -190,8 +190,8 @@ def lp_rounded_start(
     """A two-stage plan for the recourse problem (see the module docstring): the LP
     relaxation's first stage rounded down, then each scenario solved with it fixed. None
     when a scenario has no plan with it (strict mode, a deal's minimum out of reach) or
-    when, under a time limit, half of it is spent first; each solve gets an equal share
-    of that half."""
+    when, under a time limit, half of it is spent first: the LP relaxation may take a
+    quarter of the limit, the scenarios share what is left of the half equally."""
     started = time.perf_counter()
     limit = options.solver.time_limit
     inner = dataclasses.replace(options, marginal_values=False, lp_beside=False)
@@ -205,9 +205,7 @@ def lp_rounded_start(
         solver = dataclasses.replace(options.solver, time_limit=seconds)
         return dataclasses.replace(inner, solver=solver, **changes)
 
-    seconds = share(len(scenarios) + 1)
-    if seconds is not None and seconds <= 0:
-        return None
+    seconds = None if limit is None else limit / 4
     relaxed = solve_extensive(base, scenarios, limited(seconds, relax=True), deals=deals)
     if relaxed.rp is None:
         return None
@@ -221,6 +219,8 @@ def lp_rounded_start(
         seconds = share(len(scenarios) - left)
         if seconds is not None and seconds <= 0:
             return None
+        if first_stage_misfits(scenario.instance, surplus, fixed_deals):
+            return None  # a relaxation stopped by its time limit, not at a solution
         extend = fixed_first_stage(scenario.instance, first_stage_surplus(surplus), fixed_deals)
         try:
             solved = solve_instance(scenario.instance, limited(seconds), extend)

@@ -17,7 +17,8 @@ scenario_results.csv. Options after ``--`` go to ``allocator stochastic``.
 ``extensive`` times the recourse problem alone as the command solves it
 (`allocator.solver.extensive.solve_recourse`: the LP-rounded plan, then the extensive
 form's build, hand-off, HiGHS, read-back; status, gap and bound, the rounded plan's value
-and seconds and which plan was kept; peak memory of this process) for each count of scenarios drawn with
+and seconds and which plan was kept; peak memory of this process) for each count of
+scenarios drawn with
 ``allocator scenarios --demand 0.8:1.2 --prices 0.9:1.1 --count N --seed S``, one solve
 per count, under ``--time-limit`` (the deadline machinery of ``--time-limit``: HiGHS is
 stopped by T + max(5 s, 5% T) / 2 and its best plan kept).

@@ -123,8 +123,9 @@ class HighsChild:
         self._messages = os.fdopen(read_end, "rb")
         self._changed = threading.Condition()
         self.incumbent: Incumbent | None = None
-        self.objectives: list[float] = []
-        """The objective of every incumbent streamed, in order."""
+        self.arrivals: list[tuple[float, float]] = []
+        """Every incumbent streamed, in order: when it arrived (`time.monotonic`) and its
+        objective."""
         self.bound: float | None = None
         self.final: ChildOutcome | None = None
         self.lp: ChildOutcome | None = None
@@ -159,7 +160,7 @@ class HighsChild:
         if kind == "incumbent":
             _, objective, bound, seconds, values = message
             self.incumbent = Incumbent(objective, bound, seconds, values)
-            self.objectives.append(objective)
+            self.arrivals.append((time.monotonic(), objective))
             self.bound = bound
         elif kind == "bound":
             self.bound = message[1]

@@ -42,7 +42,7 @@ from allocator.model.extensive import (
 from allocator.plan.check import check_plan
 from allocator.plan.first_stage import first_stage_misfits, first_stage_surplus, recourse_value
 from allocator.plan.tables import Plan, objective_terms
-from allocator.solver.anytime import relative_gap, solve_alone_by_deadline
+from allocator.solver.anytime import solve_alone_by_deadline
 from allocator.solver.highs import (
     CompiledModel,
     Solution,
@@ -55,6 +55,7 @@ from allocator.solver.highs import (
 )
 from allocator.solver.memory import collecting_garbage, gc_paused
 from allocator.solver.pipeline import RunOptions, SolveResult, solve_instance, versions
+from allocator.solver.progress import relative_gap
 from allocator.solver.results import component_values, extract_plan
 
 FIRST_STAGE_SURPLUS = "first_stage_surplus"

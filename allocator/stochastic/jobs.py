@@ -28,7 +28,7 @@ from allocator.data.instance import Instance
 from allocator.errors import InfeasibleError
 from allocator.model.extensive import ScenarioModel, fixed_first_stage, priced_first_stage
 from allocator.plan.first_stage import first_stage_misfits, first_stage_surplus
-from allocator.solver.anytime import ending_by
+from allocator.solver.deadline import ending_by
 from allocator.solver.extensive import ExtensiveResult, solve_recourse
 from allocator.solver.pipeline import RunOptions, solve_instance
 from allocator.stochastic.scenario_file import StochasticScenario

@@ -30,6 +30,7 @@ from allocator.outputs.result_files import write_result
 from allocator.solver import anytime
 from allocator.solver.bound import lagrangian_bound
 from allocator.solver.child import STALL_ENVIRONMENT, HighsChild
+from allocator.solver.deadline import Deadline
 from allocator.solver.highs import (
     SolverOptions,
     Termination,
@@ -41,6 +42,7 @@ from allocator.solver.highs import (
     solve_compiled,
 )
 from allocator.solver.pipeline import RunOptions, solve_built, solve_instance
+from allocator.solver.progress import PlanFound, plans_found, relative_gap
 from tests.outputs.test_invariants import check_written_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -402,10 +404,26 @@ def _alive(pid: int) -> bool:
 
 
 def test_deadline_grace() -> None:
-    deadline = anytime.Deadline(100.0, 60.0)
+    deadline = Deadline(100.0, 60.0)
     assert deadline.end == 165.0 and deadline.stop == 162.5
-    assert anytime.Deadline(0.0, 300.0).end == 315.0
-    assert anytime.relative_gap(100.0, 110.0) == pytest.approx(0.1)
-    assert anytime.relative_gap(None, 1.0) is None
-    assert math.isinf(anytime.relative_gap(0.0, 1.0) or 0.0)
+    assert Deadline(0.0, 300.0).end == 315.0
+    assert relative_gap(100.0, 110.0) == pytest.approx(0.1)
+    assert relative_gap(None, 1.0) is None
+    assert math.isinf(relative_gap(0.0, 1.0) or 0.0)
+
+
+def test_plans_found_keeps_each_plan_that_beats_every_earlier_one() -> None:
+    found = [
+        (13.0, 90.0, "highs"),
+        (11.0, 50.0, "greedy"),
+        (12.0, 40.0, "highs"),
+        (14.0, 90.0, "lp_rounding"),
+        (15.0, 95.0, "highs"),
+    ]
+    assert plans_found(found, 10.0, maximize=True) == [
+        PlanFound(1.0, 50.0, "greedy"),
+        PlanFound(3.0, 90.0, "highs"),
+        PlanFound(5.0, 95.0, "highs"),
+    ]
+    assert [p.objective for p in plans_found(found, 10.0, maximize=False)] == [50.0, 40.0]
     assert highspy.HighsModelStatus.kOptimal == highspy.HighsModelStatus(7)

@@ -11,6 +11,7 @@ what an in-process solve gives: the same incumbents, plan and files.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import shutil
@@ -79,7 +80,7 @@ def test_incumbents_streamed_from_the_child_equal_an_in_process_solve() -> None:
     finally:
         child.kill()
     objectives, values = _in_process_incumbents()
-    assert child.objectives == objectives
+    assert [objective for _, objective in child.arrivals] == objectives
     assert len(objectives) >= 3  # the MIP start and real improvements
     assert child.final is not None and child.incumbent is not None
     np.testing.assert_array_equal(child.final.values, values)
@@ -225,6 +226,13 @@ def test_stuck_highs_with_only_its_start_gives_way_to_an_anytime_plan(
     assert summary["plan_source"] == result.plan_source
     assert summary["best_bound"] >= summary["objective"]
     assert 0 <= summary["mip_gap"] < 0.05
+    found = summary["plans_found"]  # HiGHS's start first, then the plan written
+    assert found[0]["source"] == "highs" and found[-1]["source"] == result.plan_source
+    assert found[-1]["objective"] == pytest.approx(summary["objective"], rel=1e-12)
+    assert all(a["objective"] < b["objective"] for a, b in itertools.pairwise(found))
+    assert all(
+        a["seconds"] <= b["seconds"] <= limit + _grace(limit) for a, b in itertools.pairwise(found)
+    )
 
 
 def _hard_instance(tmp_path: Path) -> Path:

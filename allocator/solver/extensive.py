@@ -112,11 +112,14 @@ def solve_recourse(
     """The recourse problem as ``allocator stochastic`` solves it: `lp_rounded_start`'s
     plan (not for ``--relax``), then the extensive form measured against it with what is
     left of the time limit."""
+    started = time.perf_counter()
     known = None if options.relax else lp_rounded_start(base, scenarios, options, deals=deals)
     limit = options.solver.time_limit
-    if known is not None and limit is not None:
-        solver = dataclasses.replace(options.solver, time_limit=max(limit - known.seconds, 0.0))
-        options = dataclasses.replace(options, solver=solver)
+    if limit is not None:  # what the rounded plan took, found or not
+        left = max(limit - (time.perf_counter() - started), 0.0)
+        options = dataclasses.replace(
+            options, solver=dataclasses.replace(options.solver, time_limit=left)
+        )
     return solve_extensive(base, scenarios, options, deals=deals, known=known)
 
 

@@ -1,6 +1,7 @@
-"""A time limit that holds: when a time-limited solve started, when its HiGHS processes
-are stopped and when the solve phase ends (`Deadline`), and a cap on every solve of a
-command that holds one limit as a whole (`ending_by`)."""
+"""A time limit that holds: when a solve started, stops HiGHS and ends (`Deadline`).
+
+And a cap on every solve of a command that holds one limit as a whole (`ending_by`).
+"""
 
 from __future__ import annotations
 

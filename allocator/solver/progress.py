@@ -1,6 +1,8 @@
-"""How good a time-limited solve's plan was, and when: the gap against a bound, and the
-improving plans in time order (summary.json ``plans_found``; the primal integral of
-benchmarks/anytime.py is computed from them)."""
+"""How good a time-limited solve's plan was, and when.
+
+The gap against a bound, and the improving plans in time order (summary.json
+``plans_found``; the primal integral of benchmarks/anytime.py is computed from them).
+"""
 
 from __future__ import annotations
 

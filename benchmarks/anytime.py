@@ -1,57 +1,216 @@
-"""Time-limited solves as whole `allocator solve` processes: does the deadline hold, and
-how good is the plan written by then?
+"""Quality against time: the plan a time-limited solve writes, for allocator as a whole
+process and for HiGHS alone on the same model exported with ``--write-model``.
 
-    python benchmarks/anytime.py INSTANCE... [--time-limit 60] [--repeat 1]
+    python benchmarks/anytime.py INSTANCE... [--limits 10,60,300] [--repeat 1]
+        [--no-highs-alone] [--markdown]
 
-For each instance and repeat prints the process wall time, the solve phase (HiGHS in its
-child process until it answered or was stopped, plus reading the plan back) against the
-deadline T + max(5 s, 5% of T), the status, where the plan came from (``plan_source``),
-its gap against the best bound and whose bound that is, and the internal fill.
+For each instance, limit and repeat, prints one JSON line per side: the process wall
+time against the deadline T + max(5 s, 5% of T) (HiGHS alone gets no deadline of its
+own but the same ``time_limit`` option; it is killed at 3 T + 60 s), the status, where
+allocator's plan came from (``plan_source``), the final plan's gap against the best bound
+known for the instance (the tightest of every run's bound: HiGHS's, the LP relaxation's,
+the Lagrangian), and the primal integral: the integral over [0, T] of the primal gap
+|z* - z(t)| / max(|z*|, |z(t)|) of the best plan found by time t (1 before the first
+plan, and where signs differ), z* the best plan known for the instance over every run,
+divided by T, so 0.01 means "on average 1% from the best plan known" (Berthold, 2013).
+allocator's curve is summary.json ``plans_found`` (seconds from the start of the
+command); HiGHS alone's is its improving-solution callback, timed from the start of its
+process. ``--markdown`` prints the table benchmarks/README.md quotes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+HIGHS_ALONE = r"""
+import json, sys, time
+started = time.perf_counter()
+import highspy
+highs = highspy.Highs()
+for name, value in (("output_flag", False), ("threads", 1), ("random_seed", 20270101),
+                    ("mip_heuristic_run_root_reduced_cost", False), ("mip_rel_gap", 1e-4),
+                    ("time_limit", float(sys.argv[2]))):
+    highs.setOptionValue(name, value)  # allocator's defaults (allocator.solver.highs)
+highs.readModel(sys.argv[1])
+def improving(event):
+    out = event.data_out
+    print(json.dumps({"plan": [time.perf_counter() - started, out.objective_function_value,
+                               out.mip_dual_bound]}), flush=True)
+highs.cbMipImprovingSolution.subscribe(improving)
+highs.run()
+info = highs.getInfo()
+print(json.dumps({"done": {"status": highs.modelStatusToString(highs.getModelStatus()),
+                           "objective": info.objective_function_value,
+                           "bound": info.mip_dual_bound, "columns": highs.getNumCol()}}))
+"""
 
 
-def timed_solve(instance: Path, out: Path, limit: float) -> dict[str, object]:
-    started = time.perf_counter()
+def deadline(limit: float) -> float:
+    return limit + max(5.0, 0.05 * limit)
+
+
+def allocator_run(instance: Path, out: Path, limit: float) -> dict[str, Any]:
     command = [sys.executable, "-m", "allocator", "solve", str(instance), "--out", str(out)]
+    started = time.perf_counter()
     subprocess.run([*command, "-q", "--time-limit", str(limit)], check=True)
     wall = time.perf_counter() - started
     summary = json.loads((out / "summary.json").read_text())
-    timings = summary["timings_seconds"]
-    gap = summary["mip_gap"]
     return {
-        "instance": instance.name,
+        "side": "allocator",
         "wall_s": round(wall, 2),
-        "solve_phase_s": round(timings["highs"] + timings.get("extract", 0.0), 2),
-        "deadline_s": round(limit + max(5.0, 0.05 * limit), 2),
         "status": summary["status"],
         "plan_source": summary.get("plan_source"),
-        "gap_percent": None if gap is None else round(100 * gap, 4),
-        "bound": summary.get("best_bound_source"),
-        "internal_fill": summary["fill"]["internal"]["fill_rate"],
+        "objective": summary["objective"],
+        "bound": summary.get("best_bound"),
+        "bound_source": summary.get("best_bound_source"),
+        "curve": [(p["seconds"], p["objective"]) for p in summary.get("plans_found", [])],
+        "solve_phase_s": round(summary["timings_seconds"].get("highs", 0.0), 2),
     }
+
+
+def highs_alone_run(model: Path, limit: float) -> dict[str, Any]:
+    command = [sys.executable, "-c", HIGHS_ALONE, str(model), str(limit)]
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(command, stdout=output, text=True)
+        try:
+            process.wait(timeout=3 * limit + 60)
+            killed = False
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            killed = True
+        wall = time.perf_counter() - started
+        output.seek(0)
+        lines = [json.loads(line) for line in output if line.startswith("{")]
+    curve = [(line["plan"][0], line["plan"][1]) for line in lines if "plan" in line]
+    done = next((line["done"] for line in lines if "done" in line), None)
+    bounds = [line["plan"][2] for line in lines if "plan" in line]
+    return {
+        "side": "highs_alone",
+        "wall_s": round(wall, 2),
+        "status": "killed at 3T + 60 s" if killed else (done or {}).get("status"),
+        "plan_source": "highs",
+        "objective": curve[-1][1] if curve else None,
+        "bound": (done or {}).get("bound", bounds[-1] if bounds else None),
+        "bound_source": "highs",
+        "curve": curve,
+    }
+
+
+def primal_gap(best: float, objective: float | None) -> float:
+    if objective is None or best * objective < 0:
+        return 1.0
+    scale = max(abs(best), abs(objective))
+    return 0.0 if scale == 0 else abs(best - objective) / scale
+
+
+def primal_integral(curve: list[tuple[float, float]], best: float, limit: float) -> float:
+    """(1/T) * integral over [0, T] of the primal gap of the best plan found by t."""
+    total, at, gap = 0.0, 0.0, 1.0
+    for seconds, objective in curve:
+        if seconds >= limit:
+            break
+        total += gap * (seconds - at)
+        at, gap = seconds, primal_gap(best, objective)
+    total += gap * (limit - at)
+    return total / limit
+
+
+def finish(rows: list[dict[str, Any]], limits: list[float]) -> None:
+    """Each row's gap against the best bound known and its primal integral, both over
+    every run of the instance (a maximization: the tightest bound is the lowest)."""
+    plans = [o for row in rows for _, o in row["curve"]] + [
+        row["objective"] for row in rows if row["objective"] is not None
+    ]
+    bounds = [
+        row["bound"] for row in rows if row["bound"] is not None and math.isfinite(row["bound"])
+    ]
+    best, bound = max(plans), min(bounds)
+    for row in rows:
+        objective = row["objective"]
+        row["gap_vs_best_bound"] = (
+            None if objective is None else (bound - objective) / abs(objective)
+        )
+        row["primal_integral"] = primal_integral(row["curve"], best, row["limit_s"])
+        row["best_plan_known"], row["best_bound_known"] = best, bound
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| instance | columns | T | side | wall | deadline | status | plan "
+        "| gap vs best bound | primal integral / T |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        gap = row["gap_vs_best_bound"]
+        lines.append(
+            f"| {row['instance']} | {row['columns']:,} | {row['limit_s']:g} s | {row['side']} "
+            f"| {row['wall_s']:.1f} s | {deadline(row['limit_s']):g} s | {row['status']} "
+            f"| {row['plan_source'] or '-'} | {'-' if gap is None else f'{100 * gap:.4g}%'} "
+            f"| {100 * row['primal_integral']:.4g}% |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("instances", nargs="+", type=Path)
-    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--limits", default="10,60,300")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--no-highs-alone", action="store_true")
+    parser.add_argument("--markdown", action="store_true")
     arguments = parser.parse_args()
+    limits = [float(value) for value in arguments.limits.split(",")]
+    table = []
     with tempfile.TemporaryDirectory() as folder:
         for instance in arguments.instances:
-            for repeat in range(arguments.repeat):
-                out = Path(folder) / f"{instance.name}-{repeat}"
-                print(json.dumps(timed_solve(instance, out, arguments.time_limit)), flush=True)
+            model = Path(folder) / f"{instance.name}.mps"
+            command = [sys.executable, "-m", "allocator", "solve", str(instance)]
+            subprocess.run([*command, "--write-model", str(model)], check=True)
+            rows = []
+            for limit in limits:
+                for repeat in range(arguments.repeat):
+                    out = Path(folder) / f"{instance.name}-{limit:g}-{repeat}"
+                    runs = [allocator_run(instance, out, limit)]
+                    if not arguments.no_highs_alone:
+                        runs.append(highs_alone_run(model, limit))
+                    for run in runs:
+                        run |= {"instance": instance.name, "limit_s": limit, "repeat": repeat}
+                        print(
+                            json.dumps({k: v for k, v in run.items() if k != "curve"}), flush=True
+                        )
+                    rows += runs
+            columns = _columns(model)
+            finish(rows, limits)
+            for row in rows:
+                row["columns"] = columns
+                print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
+            table += rows
+    if arguments.markdown:
+        print(markdown(table))
+
+
+def _columns(model: Path) -> int:
+    """The exported model's columns (the MPS COLUMNS section's distinct names)."""
+    names: set[str] = set()
+    section = ""
+    with model.open() as handle:
+        for line in handle:
+            if not line.startswith(" "):
+                section = line.split()[0] if line.strip() else section
+                continue
+            if section == "COLUMNS" and "MARKER" not in line:
+                names.add(line.split()[0])
+    return len(names)
 
 
 if __name__ == "__main__":

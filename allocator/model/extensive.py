@@ -37,7 +37,7 @@ from allocator.model.coefficients import (
 )
 from allocator.model.expressions import Row, integer_domain, linear
 from allocator.model.start import set_plan_start
-from allocator.plan.tables import Plan, empty_plan, make_plan
+from allocator.plan.tables import empty_plan, make_plan
 
 PLAN_FAMILIES = ("ship_racks", "substitute_racks", "surplus_racks", "is_deal_accepted")
 """The variable families a plan is read from (`allocator.solver.results.extract_plan`)."""
@@ -58,12 +58,10 @@ def build_extensive(
     options: ModelOptions,
     *,
     deals: bool,
-    start: Mapping[str, Plan] | None = None,
 ) -> pyo.ConcreteModel:
     """The extensive form of the recourse problem (see the module docstring): first-stage
     variables, one block per scenario, the non-anticipativity rows, the RP objective.
-    Every variable starts at ``start`` (a plan per scenario sharing one first stage: the
-    EEV's plans) or, outside strict mode, at the ship-nothing plan."""
+    Outside strict mode every variable starts at the ship-nothing plan."""
     numbers = {
         scenario.name: model_coefficients(scenario.instance, options) for scenario in scenarios
     }
@@ -76,30 +74,12 @@ def build_extensive(
         block = model.scenario[scenario.name]
         build_families(block, numbers[scenario.name], options)
         block.objective.deactivate()
-        if start is not None:
-            set_plan_start(block, scenario.instance, start[scenario.name])
-        elif not options.strict:
+        if not options.strict:
             set_plan_start(block, scenario.instance, empty_plan(scenario.instance))
-    if start is not None:
-        _set_first_stage_start(model, start[scenarios[0].name])
     add_surplus_non_anticipativity(model)
     add_deal_non_anticipativity(model)
     add_expected_objective(model, first, {s.name: s.probability for s in scenarios})
     return model
-
-
-def _set_first_stage_start(model: pyo.ConcreteModel, plan: Plan) -> None:
-    """The first-stage variables at ``plan``'s surplus racks and deals."""
-    made = {
-        (product, int(period)): float(racks)
-        for product, period, racks in zip(
-            plan.surplus["product"], plan.surplus["period"], plan.surplus["racks"], strict=True
-        )
-    }
-    for key, var in model.first_stage_surplus.items():
-        var.set_value(made.get(key, 0.0), skip_validation=True)
-    for customer, var in model.first_stage_deal.items():
-        var.set_value(float(plan.deal_accepted.get(customer, 0.0)), skip_validation=True)
 
 
 def plan_components(model: pyo.ConcreteModel, scenario: str) -> dict[str, str]:

@@ -54,6 +54,8 @@ def summary_dict(result: SolveResult, source: str) -> dict[str, Any]:
         summary["fill"] = fill_summary(customers)
         summary["surplus_racks"] = float(result.plan.surplus["racks"].sum())
         summary["deals_accepted"] = int((result.plan.deal_accepted > 0.5).sum())
+    if result.plans_found:
+        summary["plans_found"] = list(result.plans_found)
     summary.update(_provenance(instance, result.options, source, result.versions))
     summary["timings_seconds"] = {key: round(value, 6) for key, value in result.timings.items()}
     return summary

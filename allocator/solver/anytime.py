@@ -36,13 +36,11 @@ at 20 s), and a solve that finishes must keep the start that gives today's plan.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +52,7 @@ from allocator.plan.repair import round_plan
 from allocator.plan.tables import Plan, objective_terms
 from allocator.solver.bound import descend
 from allocator.solver.child import ChildOutcome, HighsChild
+from allocator.solver.deadline import Deadline
 from allocator.solver.highs import (
     CompiledModel,
     Solution,
@@ -68,70 +67,14 @@ from allocator.solver.highs import (
     start_lp_duals_beside,
 )
 from allocator.solver.lp_beside import OPTIMAL, DualsBeside
+from allocator.solver.progress import PlanFound, plans_found, relative_gap
 from allocator.solver.results import extract_plan
 
-GRACE_SECONDS = 5.0
-GRACE_SHARE = 0.05
-"""The solve phase of a time limit T ends by T + max(GRACE_SECONDS, GRACE_SHARE * T)."""
 PLANS_FROM = 0.5
 """Share of the time limit after which the anytime plans are made: a solve that HiGHS
 finishes sooner spends nothing on them."""
 LP_AFTER_MARGIN = 0.5
 """Seconds before `Deadline.stop` by which an LP solved after the MIP must end."""
-
-
-_ENDS_BY: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "allocator_solves_end_by", default=None
-)
-"""Wall-clock time (`time.time`) by which every time-limited solve started in this context
-must have stopped HiGHS (`ending_by`); None: each solve's own deadline only."""
-
-
-@contextlib.contextmanager
-def ending_by(wall_time: float | None) -> Iterator[None]:
-    """Within this block every time-limited solve's HiGHS is stopped by ``wall_time``
-    (`time.time`) at the latest, whatever its own limit: a command that runs many solves
-    under one time limit (``allocator stochastic``) holds that limit as a whole. In a Dask
-    worker the time comes from the client's clock."""
-    token = _ENDS_BY.set(wall_time)
-    try:
-        yield
-    finally:
-        _ENDS_BY.reset(token)
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When a solve with time limit ``limit`` started (`time.monotonic`) and must end;
-    ``ends_by`` (monotonic) caps `stop` (`ending_by`)."""
-
-    started: float
-    limit: float
-    ends_by: float | None = None
-
-    @classmethod
-    def starting_now(cls, limit: float, started: float | None = None) -> Deadline:
-        """A deadline from now, or from ``started`` (a `time.monotonic`) when given,
-        capped by the enclosing `ending_by`."""
-        now = time.monotonic()
-        wall_end = _ENDS_BY.get()
-        ends_by = None if wall_end is None else now + (wall_end - time.time())
-        return cls(now if started is None else started, limit, ends_by)
-
-    @property
-    def grace(self) -> float:
-        return max(GRACE_SECONDS, GRACE_SHARE * self.limit)
-
-    @property
-    def stop(self) -> float:
-        """HiGHS's processes are killed by then: half the grace is left for reading back."""
-        stop = self.started + self.limit + self.grace / 2
-        return stop if self.ends_by is None else min(stop, self.ends_by)
-
-    @property
-    def end(self) -> float:
-        """The solve phase ends by then."""
-        return self.started + self.limit + self.grace
 
 
 @dataclass(kw_only=True)
@@ -152,6 +95,8 @@ class Anytime:
     duals: np.ndarray | None = None
     """The LP relaxation's row duals (None unless it was solved to optimality)."""
     timings: dict[str, float] = field(default_factory=dict)
+    plans_found: list[PlanFound] = field(default_factory=list)
+    """Every plan that beat the best before it, in time order (`plans_found`)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +105,7 @@ class _Candidate:
     plan: Plan
     terms: dict[str, float]
     violations: list[str]
+    found_at: float = field(default_factory=time.monotonic)
 
     @property
     def objective(self) -> float:
@@ -362,6 +308,10 @@ def solve_by_deadline(
     )
     timings["extract"] = time.perf_counter() - started
     result.timings.update(timings)
+    if is_mip:
+        found = [(at, objective, "highs") for at, objective in child.arrivals]
+        found += [(c.found_at, c.objective, c.source) for c in candidates if not c.violations]
+        result.plans_found = plans_found(found, deadline.started, maximize=maximizes(compiled))
     return result
 
 
@@ -389,15 +339,6 @@ def _outcome(
             else "stopped at the deadline (time limit + grace)"
         ),
     )
-
-
-def relative_gap(objective: float | None, bound: float | None) -> float | None:
-    """|bound - objective| / |objective|, as HiGHS reports its gap (None without both)."""
-    if objective is None or bound is None:
-        return None
-    if objective == 0:
-        return 0.0 if bound == 0 else math.inf
-    return abs(bound - objective) / abs(objective)
 
 
 def _read_back(
@@ -471,19 +412,28 @@ def solve_alone_by_deadline(
     *,
     integer: bool = True,
     before_run: Callable[[], None] | None = None,
+    known_objective: float | None = None,
 ) -> SolveOutcome:
     """HiGHS alone in a child process, stopped by the deadline of ``solver.time_limit``
     and keeping its last incumbent: for a model that is not one instance's (the two-stage
-    extensive form), so no LP beside it and no anytime plans."""
+    extensive form), so no LP beside it and no anytime plans. ``known_objective``: as
+    for `allocator.solver.highs.solve_compiled`."""
     assert solver.time_limit is not None
     deadline = Deadline.starting_now(solver.time_limit)
     began = time.monotonic()
-    task = child_task(compiled, solver, integer=integer, duals=not integer)
+    task = child_task(
+        compiled, solver, integer=integer, duals=not integer, known_objective=known_objective
+    )
     try:
         child = HighsChild(task)
     except OSError:  # no process could be started: HiGHS in this process, no guarantee
         return solve_compiled(
-            compiled, solver, integer=integer, duals=not integer, before_run=before_run
+            compiled,
+            solver,
+            integer=integer,
+            duals=not integer,
+            before_run=before_run,
+            known_objective=known_objective,
         )
     if before_run is not None:
         before_run()

@@ -67,6 +67,9 @@ class ChildTask:
     options: dict[str, Any]
     duals: bool = False
     lp_after: float | None = None
+    known_objective: float | None = None
+    """A plan of this objective is known outside HiGHS: stop once the bound is within
+    ``mip_rel_gap`` of it (`stop_near`)."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,9 @@ class HighsChild:
         self._messages = os.fdopen(read_end, "rb")
         self._changed = threading.Condition()
         self.incumbent: Incumbent | None = None
-        self.objectives: list[float] = []
-        """The objective of every incumbent streamed, in order."""
+        self.arrivals: list[tuple[float, float]] = []
+        """Every incumbent streamed, in order: when it arrived (`time.monotonic`) and its
+        objective."""
         self.bound: float | None = None
         self.final: ChildOutcome | None = None
         self.lp: ChildOutcome | None = None
@@ -156,7 +160,7 @@ class HighsChild:
         if kind == "incumbent":
             _, objective, bound, seconds, values = message
             self.incumbent = Incumbent(objective, bound, seconds, values)
-            self.objectives.append(objective)
+            self.arrivals.append((time.monotonic(), objective))
             self.bound = bound
         elif kind == "bound":
             self.bound = message[1]
@@ -243,6 +247,18 @@ def _highs(task: ChildTask, integer: bool, options: dict[str, Any]) -> Any:
     return highs
 
 
+def stop_near(highs: Any, known: float, gap: float) -> None:
+    """Interrupt a MIP once its dual bound is within ``gap`` of ``known``, the objective of
+    a plan found outside HiGHS and not given to it (|bound - known| <= gap |known|, as
+    HiGHS measures its gap): that plan is then proven within the gap."""
+
+    def interrupt(event: Any) -> None:
+        if abs(float(event.data_out.mip_dual_bound) - known) <= gap * abs(known):
+            event.data_in.user_interrupt = True
+
+    highs.cbMipInterrupt.subscribe(interrupt)
+
+
 def _stream(highs: Any, answer: IO[bytes], lock: threading.Lock, started: float) -> None:
     """Send every improving incumbent, and the bound when it moves."""
     stall_after, _, stall = os.environ.get(STALL_ENVIRONMENT, "").partition(":")
@@ -290,6 +306,8 @@ def _child(task: ChildTask, answer: IO[bytes]) -> None:
     highs = _highs(task, True, options)
     if is_mip:
         _stream(highs, answer, lock, started)
+        if task.known_objective is not None:
+            stop_near(highs, task.known_objective, float(options["mip_rel_gap"]))
     begun = time.perf_counter()
     highs.run()
     _send(answer, lock, ("done", read_outcome(highs, time.perf_counter() - begun, task.duals)))

@@ -31,7 +31,7 @@ from allocator.atomic import write_file
 from allocator.errors import InfeasibleError
 from allocator.limits import DEFAULT_SEED
 from allocator.solver.arrays import ModelArrays, highs_lp, new_highs
-from allocator.solver.child import ChildOutcome, ChildTask, read_outcome
+from allocator.solver.child import ChildOutcome, ChildTask, read_outcome, stop_near
 from allocator.solver.compile import Names, compile_arrays
 from allocator.solver.lp_beside import DualsBeside, spare_core
 
@@ -325,10 +325,15 @@ def solve_compiled(
     integer: bool = True,
     duals: bool = False,
     before_run: Callable[[], None] | None = None,
+    known_objective: float | None = None,
 ) -> SolveOutcome:
     """Run HiGHS in this process. A time-limited MIP with an incumbent returns it with its
-    gap. ``before_run`` is called just before HiGHS starts (which releases the GIL)."""
+    gap. ``before_run`` is called just before HiGHS starts (which releases the GIL).
+    ``known_objective``: a plan outside HiGHS reaches it; HiGHS is interrupted once its
+    bound is within the gap of it (`allocator.solver.child.stop_near`)."""
     highs = _make_highs(compiled, options, integer)
+    if known_objective is not None and integer:
+        stop_near(highs, known_objective, options.mip_gap)
     if before_run is not None:
         before_run()
     started = time.perf_counter()
@@ -376,6 +381,7 @@ def child_task(
     integer: bool = True,
     duals: bool = False,
     lp_after: float | None = None,
+    known_objective: float | None = None,
 ) -> ChildTask:
     """What `solve_compiled` would solve, for a child process (`allocator.solver.child`):
     the same arrays, integrality, start and options."""
@@ -389,6 +395,7 @@ def child_task(
         options=options.highs_options(),
         duals=duals,
         lp_after=lp_after,
+        known_objective=known_objective,
     )
 
 

@@ -378,6 +378,7 @@ def _solve_by_deadline(
         versions=versions(),
         plan_source=run.source,
         bound_source=run.bound_source,
+        plans_found=tuple(found.as_dict() for found in run.plans_found),
     )
 
 

@@ -85,6 +85,9 @@ class SolveResult:
     """The objective under the profit rule minus this plan's (`RunOptions.priority_cost`)."""
     row_duals: np.ndarray | None = None
     """The row duals behind ``marginal_values`` (None without them)."""
+    plans_found: tuple[dict[str, float | str], ...] = ()
+    """A time-limited MIP's improving plans in time order: ``seconds`` since the clock
+    started, ``objective``, ``source`` (`allocator.solver.anytime.plans_found`)."""
 
     @property
     def status(self) -> Termination:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from allocator.data.instance import Instance
-from allocator.solver.anytime import GRACE_SECONDS, GRACE_SHARE
+from allocator.solver.deadline import GRACE_SECONDS, GRACE_SHARE
 from allocator.solver.pipeline import RunOptions
 from allocator.stochastic.jobs import RECOURSE, Job, JobOutcome, quiet
 

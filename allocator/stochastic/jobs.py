@@ -28,8 +28,8 @@ from allocator.data.instance import Instance
 from allocator.errors import InfeasibleError
 from allocator.model.extensive import ScenarioModel, fixed_first_stage, priced_first_stage
 from allocator.plan.first_stage import first_stage_misfits, first_stage_surplus
-from allocator.solver.anytime import ending_by
-from allocator.solver.extensive import ExtensiveResult, solve_extensive
+from allocator.solver.deadline import ending_by
+from allocator.solver.extensive import ExtensiveResult, solve_recourse
 from allocator.solver.pipeline import RunOptions, solve_instance
 from allocator.stochastic.scenario_file import StochasticScenario
 from allocator.whatif.scenarios import (
@@ -173,7 +173,7 @@ def run_recourse(
     deals: bool,
     ends_by: float | None,
 ) -> JobOutcome:
-    """Solve the extensive form of ``scenarios``."""
+    """Solve the recourse problem of ``scenarios`` (`allocator.solver.extensive.solve_recourse`)."""
     started = time.perf_counter()
     try:
         with ending_by(ends_by):
@@ -181,7 +181,7 @@ def run_recourse(
                 ScenarioModel(s.name, s.probability, scenario_instance(base, s.variant()))
                 for s in scenarios
             ]
-            result = solve_extensive(base, models, options, deals=deals)
+            result = solve_recourse(base, models, options, deals=deals)
     except InfeasibleError as error:
         outcome = ScenarioOutcome(base, None, error.conflicts, error.method)
         return JobOutcome(job, outcome=outcome, seconds=time.perf_counter() - started)

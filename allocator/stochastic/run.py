@@ -11,7 +11,7 @@ arrives (`allocator.stochastic.folder`), then ``scenario_results.csv`` and
 ``stochastic.json`` (`allocator.stochastic.figures`).
 
 With a time limit T the command holds it as a whole: every HiGHS it starts is stopped
-by T + max(5 s, 5% T) / 2 (`allocator.solver.anytime.ending_by`), and each solve's own
+by T + max(5 s, 5% T) / 2 (`allocator.solver.deadline.ending_by`), and each solve's own
 limit is its share of the time left when it is handed out (the extensive form weighs as
 many one-scenario solves as it has scenarios; solves run side by side share by the
 number of workers).
@@ -301,6 +301,9 @@ def _write(folder: StochasticFolder, done: JobOutcome, deals: bool) -> dict[str,
             "worker": done.worker,
             "columns": result.columns,
             "rows": result.rows,
+            "plan_source": "lp_rounding" if result.known_kept else "extensive_form",
+            "lp_rounding_rp": None if result.known is None else result.known.rp,
+            "lp_rounding_seconds": None if result.known is None else round(result.known.seconds, 6),
         },
         "first_stage": FirstStage(result.surplus, accepted).as_dict(),
         "timings": {key: round(value, 6) for key, value in result.timings.items()},

@@ -11,6 +11,7 @@ what an in-process solve gives: the same incumbents, plan and files.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import shutil
@@ -30,6 +31,7 @@ from allocator.outputs.result_files import write_result
 from allocator.solver import anytime
 from allocator.solver.bound import lagrangian_bound
 from allocator.solver.child import STALL_ENVIRONMENT, HighsChild
+from allocator.solver.deadline import Deadline
 from allocator.solver.highs import (
     SolverOptions,
     Termination,
@@ -41,6 +43,7 @@ from allocator.solver.highs import (
     solve_compiled,
 )
 from allocator.solver.pipeline import RunOptions, solve_built, solve_instance
+from allocator.solver.progress import PlanFound, plans_found, relative_gap
 from tests.outputs.test_invariants import check_written_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +80,7 @@ def test_incumbents_streamed_from_the_child_equal_an_in_process_solve() -> None:
     finally:
         child.kill()
     objectives, values = _in_process_incumbents()
-    assert child.objectives == objectives
+    assert [objective for _, objective in child.arrivals] == objectives
     assert len(objectives) >= 3  # the MIP start and real improvements
     assert child.final is not None and child.incumbent is not None
     np.testing.assert_array_equal(child.final.values, values)
@@ -223,6 +226,13 @@ def test_stuck_highs_with_only_its_start_gives_way_to_an_anytime_plan(
     assert summary["plan_source"] == result.plan_source
     assert summary["best_bound"] >= summary["objective"]
     assert 0 <= summary["mip_gap"] < 0.05
+    found = summary["plans_found"]  # HiGHS's start first, then the plan written
+    assert found[0]["source"] == "highs" and found[-1]["source"] == result.plan_source
+    assert found[-1]["objective"] == pytest.approx(summary["objective"], rel=1e-12)
+    assert all(a["objective"] < b["objective"] for a, b in itertools.pairwise(found))
+    assert all(
+        a["seconds"] <= b["seconds"] <= limit + _grace(limit) for a, b in itertools.pairwise(found)
+    )
 
 
 def _hard_instance(tmp_path: Path) -> Path:
@@ -309,6 +319,7 @@ def test_a_solve_that_finishes_in_time_writes_the_same_files(tmp_path: Path) -> 
     for summary in (one, other):
         for key in ("timings_seconds", "written_at", "options", "solve_seconds"):
             summary.pop(key)
+        summary.pop("plans_found", None)  # the limited run's: seconds, so volatile
         summary["instance"].pop("source")
     assert one == other
 
@@ -402,10 +413,26 @@ def _alive(pid: int) -> bool:
 
 
 def test_deadline_grace() -> None:
-    deadline = anytime.Deadline(100.0, 60.0)
+    deadline = Deadline(100.0, 60.0)
     assert deadline.end == 165.0 and deadline.stop == 162.5
-    assert anytime.Deadline(0.0, 300.0).end == 315.0
-    assert anytime.relative_gap(100.0, 110.0) == pytest.approx(0.1)
-    assert anytime.relative_gap(None, 1.0) is None
-    assert math.isinf(anytime.relative_gap(0.0, 1.0) or 0.0)
+    assert Deadline(0.0, 300.0).end == 315.0
+    assert relative_gap(100.0, 110.0) == pytest.approx(0.1)
+    assert relative_gap(None, 1.0) is None
+    assert math.isinf(relative_gap(0.0, 1.0) or 0.0)
+
+
+def test_plans_found_keeps_each_plan_that_beats_every_earlier_one() -> None:
+    found = [
+        (13.0, 90.0, "highs"),
+        (11.0, 50.0, "greedy"),
+        (12.0, 40.0, "highs"),
+        (14.0, 90.0, "lp_rounding"),
+        (15.0, 95.0, "highs"),
+    ]
+    assert plans_found(found, 10.0, maximize=True) == [
+        PlanFound(1.0, 50.0, "greedy"),
+        PlanFound(3.0, 90.0, "highs"),
+        PlanFound(5.0, 95.0, "highs"),
+    ]
+    assert [p.objective for p in plans_found(found, 10.0, maximize=False)] == [50.0, 40.0]
     assert highspy.HighsModelStatus.kOptimal == highspy.HighsModelStatus(7)

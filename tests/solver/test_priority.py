@@ -15,7 +15,7 @@ from allocator.data.generate import generate_instance
 from allocator.data.validate import load_instance
 from allocator.errors import InfeasibleError
 from allocator.plan.priority import priority_stages, stage_value
-from allocator.solver.anytime import GRACE_SECONDS
+from allocator.solver.deadline import GRACE_SECONDS
 from allocator.solver.highs import SolverOptions, Termination
 from allocator.solver.pipeline import RunOptions, solve_instance
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from allocator.data.validate import load_instance
-from allocator.solver.highs import SolverOptions
+from allocator.solver.highs import SolverOptions, Termination
 from allocator.solver.pipeline import RunOptions
+from allocator.stochastic.decomposition import agreed
 from allocator.stochastic.run import run_stochastic
 from allocator.stochastic.scenario_file import read_scenarios
 from tests.stochastic.helpers import cli, record_of, surplus_instance, write_scenarios
@@ -106,3 +107,11 @@ def test_bad_method_exits_2_and_writes_nothing(
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()
+
+
+def test_scenarios_agree_only_when_every_subproblem_was_solved_to_its_gap() -> None:
+    same = {"a": {("P", 1): 2.0}, "b": {("P", 1): 2.0}}
+    solved = {"a": Termination.OPTIMAL, "b": Termination.OPTIMAL}
+    assert agreed(same, solved)
+    assert not agreed(same, {"a": Termination.OPTIMAL, "b": Termination.TIME_LIMIT})
+    assert not agreed({"a": {("P", 1): 2.0}, "b": {("P", 1): 3.0}}, solved)

@@ -42,3 +42,7 @@ def test_the_readme_figures_are_what_the_command_gives(tmp_path: Path) -> None:
     record = record_of(out)
     for name, value in quoted().items():
         assert record[name] == pytest.approx(value, rel=1e-9, abs=1.0), name
+    recourse = record["recourse"]
+    assert recourse["plan_source"] == "lp_rounding", recourse  # HiGHS stopped at its gap
+    assert recourse["rp"] == recourse["lp_rounding_rp"]
+    assert recourse["status"] == "optimal" and recourse["mip_gap"] <= 1e-4

@@ -175,3 +175,42 @@ def test_hand_checked_and_base_plans_recompute_from_their_rows(instance_dir: Pat
         profit_rule = "priority_stages" not in known
         if known["status"] == "optimal" and not known.get("options") and profit_rule:
             assert objective <= known["objective"] + 1e-6
+
+
+def _deal_against_open_third_party() -> bruteforce.Tiny:
+    """One period, share 0.5, stock for 20 racks, holding 100 per rack left in stock:
+
+    * int1 (internal): 2 racks at 10, each worth 10 + 100 of holding saved;
+    * tpA (no deal terms): 2 racks at 50, worth 150 each;
+    * tpB (deal: onboarding 10, minimum 2): 2 racks at 60, worth 160 each.
+
+    The cap lets third parties ship as many racks as int1 ships (2). Best: int1's 2 and
+    tpB's deal, 2 * 10 + 2 * 60 - 10 - 100 * 16 = -1470 (tpA instead: -1480). tpB's deal
+    is worth most per rack only with the holding it saves counted (155 against 150; 55
+    without), and it needs int1's racks shipped first to have room under the cap."""
+    tiny = bruteforce.Tiny(periods=1, share=0.5, penalty=0.0)
+    tiny.tables["products"] = [bruteforce._product("p1", holding=100)]
+    tiny.tables["supply"] = [bruteforce._supply("p1", 1, 20)]
+    tiny.tables["customers"] = [
+        bruteforce._customer("int1"),
+        bruteforce._customer("tpA"),
+        bruteforce._customer("tpB", onboarding=10, min_contract=2),
+    ]
+    tiny.tables["orders"] = [
+        bruteforce._order("o1", "int1", "p1", 1, 2, 10),
+        bruteforce._order("o2", "tpA", "p1", 1, 2, 50),
+        bruteforce._order("o3", "tpB", "p1", 1, 2, 60),
+    ]
+    return bruteforce._no_regions(tiny)
+
+
+def test_a_deal_waits_for_room_under_the_share_cap_at_its_whole_value(tmp_path: Path) -> None:
+    tiny = _deal_against_open_third_party()
+    best = enumerate_optimum(tiny)
+    assert best is not None and best[0] == -1470.0
+    instance = load_instance(bruteforce.write(tiny, tmp_path))
+    plan = greedy_plan(instance)
+    assert check_plan(instance, plan) == []
+    assert _objective(instance, plan) == -1470.0
+    shipped = plan.allocation.groupby("customer")["racks"].sum().to_dict()
+    assert shipped == {"int1": 2, "tpB": 2}

@@ -214,3 +214,38 @@ def test_a_deal_waits_for_room_under_the_share_cap_at_its_whole_value(tmp_path: 
     assert _objective(instance, plan) == -1470.0
     shipped = plan.allocation.groupby("customer")["racks"].sum().to_dict()
     assert shipped == {"int1": 2, "tpB": 2}
+
+
+def _short_customer_in_a_region_without_power() -> bruteforce.Tiny:
+    """One period; int1 must take all 5 racks it ordered (penalty 1000 per rack short);
+    region r1 has 6 kW: o1 is 3 racks of p1 (2 kW, price 10), o2 2 racks of p2 (3 kW,
+    price 30). Best: o1's 3 racks (6 kW), 2 short: 30 - 2000 = -1970. o2's 2 racks (more
+    value per rack, 1030 against 1010 with the penalty) leave 3 short: 60 - 3000 = -2940."""
+    tiny = bruteforce.Tiny(periods=1, share=1.0, penalty=1000.0)
+    tiny.tables["products"] = [
+        bruteforce._product("p1", power=2),
+        bruteforce._product("p2", power=3),
+    ]
+    tiny.tables["supply"] = [bruteforce._supply("p1", 1, 5), bruteforce._supply("p2", 1, 5)]
+    tiny.tables["customers"] = [bruteforce._customer("int1", min_fill=1)]
+    tiny.tables["orders"] = [
+        bruteforce._order("o1", "int1", "p1", 1, 3, 10),
+        bruteforce._order("o2", "int1", "p2", 1, 2, 30),
+    ]
+    tiny.tables["regions"] = [{"region": "r1", "period": 1, "power_kw": 6}]
+    return tiny
+
+
+def test_a_region_out_of_power_is_filled_by_value_per_kw(tmp_path: Path) -> None:
+    """The first pass ships o2 and leaves o1 without power; the second, with r1's power
+    priced at what a kW was worth to o1 (1010 / 2), ships o1 and is kept."""
+    tiny = _short_customer_in_a_region_without_power()
+    best = enumerate_optimum(tiny)
+    assert best is not None and best[0] == -1970.0
+    instance = load_instance(bruteforce.write(tiny, tmp_path))
+    first = greedy_fill(instance, empty_plan(instance))
+    assert _objective(instance, first) == -2940.0
+    plan = greedy_plan(instance)
+    assert check_plan(instance, plan) == []
+    assert _objective(instance, plan) == -1970.0
+    assert plan.allocation.groupby("order")["racks"].sum().to_dict() == {"o1": 3}

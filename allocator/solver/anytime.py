@@ -40,12 +40,13 @@ import dataclasses
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from allocator.data.instance import Instance
+from allocator.model.coefficients import ModelOptions, model_coefficients
 from allocator.plan.check import check_plan
 from allocator.plan.fill import Stopped, greedy_fill, greedy_plan
 from allocator.plan.repair import round_plan
@@ -69,6 +70,8 @@ from allocator.solver.highs import (
 from allocator.solver.lp_beside import OPTIMAL, DualsBeside
 from allocator.solver.progress import PlanFound, plans_found, relative_gap
 from allocator.solver.results import extract_plan
+from allocator.solver.structured_bound import descend as descend_priced
+from allocator.solver.structured_bound import priced_rows
 
 PLANS_FROM = 0.5
 """Share of the time limit after which the anytime plans are made: a solve that HiGHS
@@ -172,16 +175,24 @@ class _Plans(threading.Thread):
         return True
 
     def _descend(self) -> bool:
-        """Lower the Lagrangian bound (`allocator.solver.bound.descend`) towards the best
-        plan known until the LP relaxation comes (then it is rounded: whether it was)
-        or the solve stops."""
+        """Lower a Lagrangian bound towards the best plan known until the LP relaxation
+        comes (then it is rounded: whether it was) or the solve stops: the one with
+        prices on the shared rows only (`allocator.solver.structured_bound`) for the
+        contract's model, else the one with prices on every row
+        (`allocator.solver.bound.descend`)."""
         started = time.perf_counter()
-        steps = descend(
-            model_arrays(self.compiled),
-            maximize=maximizes(self.compiled),
-            offset=float(self.compiled.lp.offset_),
-            target=self._best_known,
-        )
+        numbers = model_coefficients(self.instance, ModelOptions(strict=self.strict))
+        rows = priced_rows(numbers, self.instance.periods)
+        steps: Iterator[float | None]
+        if rows is not None and maximizes(self.compiled):
+            steps = descend_priced(rows, self._best_known)
+        else:
+            steps = descend(
+                model_arrays(self.compiled),
+                maximize=maximizes(self.compiled),
+                offset=float(self.compiled.lp.offset_),
+                target=self._best_known,
+            )
         for bound in steps:
             # read as it is when the solve stops (this thread may be mid-step then)
             self.lagrangian = bound

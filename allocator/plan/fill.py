@@ -42,7 +42,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from allocator.data.instance import Instance
 from allocator.plan.fill_state import (
@@ -77,20 +77,22 @@ def greedy_fill(
     return _fill(instance, plan, stop, power_prices or {})[0]
 
 
-def greedy_plan(instance: Instance, stop: Callable[[], bool] | None = None) -> Plan:
-    """A plan from nothing: `greedy_fill` of the empty plan; where that left an order
-    worth shipping without power in its region, once more with those regions' power
-    priced (`_power_prices`); the better of the two plans."""
+def greedy_plans(instance: Instance, stop: Callable[[], bool] | None = None) -> Iterator[Plan]:
+    """Plans from nothing, as they come: `greedy_fill` of the empty plan; then, where
+    that left an order worth shipping without power in its region, the same with those
+    regions' power priced (`_power_prices`)."""
     empty = empty_plan(instance)
     plan, prices = _fill(instance, empty, stop, {})
-    if not prices:
-        return plan
-    priced, _ = _fill(instance, empty, stop, prices)
-    if sum(objective_terms(instance, priced).values()) > sum(
-        objective_terms(instance, plan).values()
-    ):
-        return priced
-    return plan
+    yield plan
+    if prices:
+        yield _fill(instance, empty, stop, prices)[0]
+
+
+def greedy_plan(instance: Instance, stop: Callable[[], bool] | None = None) -> Plan:
+    """The better of the `greedy_plans`."""
+    return max(
+        greedy_plans(instance, stop), key=lambda plan: sum(objective_terms(instance, plan).values())
+    )
 
 
 def _fill(

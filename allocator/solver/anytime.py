@@ -48,7 +48,7 @@ import numpy as np
 from allocator.data.instance import Instance
 from allocator.model.coefficients import ModelOptions, model_coefficients
 from allocator.plan.check import check_plan
-from allocator.plan.fill import Stopped, greedy_fill, greedy_plan
+from allocator.plan.fill import Stopped, greedy_fill, greedy_plans
 from allocator.plan.repair import round_plan
 from allocator.plan.tables import Plan, objective_terms
 from allocator.solver.bound import descend
@@ -149,9 +149,10 @@ class _Plans(threading.Thread):
             rounded = self._round()
             if not rounded:
                 started = time.perf_counter()
-                plan = greedy_plan(self.instance, self.stopped.is_set)
-                self.seconds += time.perf_counter() - started
-                self._add("greedy", plan)
+                for plan in greedy_plans(self.instance, self.stopped.is_set):
+                    self.seconds += time.perf_counter() - started
+                    self._add("greedy", plan)
+                    started = time.perf_counter()
                 rounded = self._descend()
             while not rounded and not self.stopped.wait(0.2):
                 rounded = self._round()

@@ -2,14 +2,16 @@
 process and for HiGHS alone on the same model exported with ``--write-model``.
 
     python benchmarks/anytime.py INSTANCE... [--limits 10,60,300] [--repeat 1]
-        [--no-highs-alone] [--markdown]
+        [--no-highs-alone] [--lp-bound] [--markdown]
 
 For each instance, limit and repeat, prints one JSON line per side: the process wall
 time against the deadline T + max(5 s, 5% of T) (HiGHS alone gets no deadline of its
 own but the same ``time_limit`` option; it is killed at 3 T + 60 s), the status, where
 allocator's plan came from (``plan_source``), the final plan's gap against the best bound
 known for the instance (the tightest of every run's bound: HiGHS's, the LP relaxation's,
-the Lagrangian), and the primal integral: the integral over [0, T] of the primal gap
+the Lagrangian; with ``--lp-bound`` also the LP relaxation's optimum, solved by HiGHS alone
+on the exported model without a time limit: the bound known where no run of the limit
+reaches one, as at XL), and the primal integral: the integral over [0, T] of the primal gap
 |z* - z(t)| / max(|z*|, |z(t)|) of the best plan found by time t (1 before the first
 plan, and where signs differ), z* the best plan known for the instance over every run,
 divided by T, so 0.01 means "on average 1% from the best plan known" (Berthold, 2013).
@@ -51,6 +53,38 @@ print(json.dumps({"done": {"status": highs.modelStatusToString(highs.getModelSta
                            "objective": info.objective_function_value,
                            "bound": info.mip_dual_bound, "columns": highs.getNumCol()}}))
 """
+
+LP_BOUND = r"""
+import sys, time
+import highspy
+highs = highspy.Highs()
+for name, value in (("output_flag", False), ("threads", 1), ("solve_relaxation", True)):
+    highs.setOptionValue(name, value)
+highs.readModel(sys.argv[1])
+started = time.perf_counter()
+highs.run()
+print(highs.modelStatusToString(highs.getModelStatus()), time.perf_counter() - started,
+      repr(highs.getInfo().objective_function_value))
+"""
+
+
+def lp_bound_run(model: Path) -> dict[str, Any]:
+    """The LP relaxation's optimum (HiGHS alone, dual simplex, no limit) as a row that
+    contributes a bound and no plan."""
+    output = subprocess.run(
+        [sys.executable, "-c", LP_BOUND, str(model)], check=True, capture_output=True, text=True
+    ).stdout.split()
+    status, seconds, objective = output[-3], float(output[-2]), float(output[-1])
+    return {
+        "side": "lp_relaxation",
+        "wall_s": round(seconds, 2),
+        "status": status,
+        "plan_source": None,
+        "objective": None,
+        "bound": objective if status == "Optimal" else None,
+        "bound_source": "lp_relaxation",
+        "curve": [],
+    }
 
 
 def deadline(limit: float) -> float:
@@ -140,7 +174,9 @@ def finish(rows: list[dict[str, Any]], limits: list[float]) -> None:
         row["gap_vs_best_bound"] = (
             None if objective is None else (bound - objective) / abs(objective)
         )
-        row["primal_integral"] = primal_integral(row["curve"], best, row["limit_s"])
+        row["primal_integral"] = (
+            primal_integral(row["curve"], best, row["limit_s"]) if row["limit_s"] else None
+        )
         row["best_plan_known"], row["best_bound_known"] = best, bound
 
 
@@ -151,12 +187,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        gap = row["gap_vs_best_bound"]
+        gap, integral, limit = row["gap_vs_best_bound"], row["primal_integral"], row["limit_s"]
+        ends = f"{deadline(limit):g} s" if limit else "-"
         lines.append(
-            f"| {row['instance']} | {row['columns']:,} | {row['limit_s']:g} s | {row['side']} "
-            f"| {row['wall_s']:.1f} s | {deadline(row['limit_s']):g} s | {row['status']} "
-            f"| {row['plan_source'] or '-'} | {'-' if gap is None else f'{100 * gap:.4g}%'} "
-            f"| {100 * row['primal_integral']:.4g}% |"
+            f"| {row['instance']} | {row['columns']:,} | {f'{limit:g} s' if limit else '-'} "
+            f"| {row['side']} | {row['wall_s']:.1f} s | {ends} "
+            f"| {row['status']} | {row['plan_source'] or '-'} "
+            f"| {'-' if gap is None else f'{100 * gap:.4g}%'} "
+            f"| {'-' if integral is None else f'{100 * integral:.4g}%'} |"
         )
     return "\n".join(lines)
 
@@ -167,6 +205,7 @@ def main() -> None:
     parser.add_argument("--limits", default="10,60,300")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-highs-alone", action="store_true")
+    parser.add_argument("--lp-bound", action="store_true")
     parser.add_argument("--markdown", action="store_true")
     arguments = parser.parse_args()
     limits = [float(value) for value in arguments.limits.split(",")]
@@ -189,6 +228,10 @@ def main() -> None:
                             json.dumps({k: v for k, v in run.items() if k != "curve"}), flush=True
                         )
                     rows += runs
+            if arguments.lp_bound:
+                bound = lp_bound_run(model) | {"instance": instance.name, "limit_s": 0.0}
+                print(json.dumps({k: v for k, v in bound.items() if k != "curve"}), flush=True)
+                rows.append(bound)
             columns = _columns(model)
             finish(rows, limits)
             for row in rows:

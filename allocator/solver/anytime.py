@@ -15,13 +15,14 @@ while the LP is not there, the empty plan filled greedily (``greedy``). Each is
 re-checked (`allocator.plan.check.check_plan`); when HiGHS has not proven optimality,
 the best of its incumbent and these plans is written, with its gap against the tightest
 of HiGHS's bound, the LP bound and, while the LP relaxation has not finished, the
-Lagrangian bound that the same thread lowers after the greedy plan
-(`allocator.solver.bound.descend`, towards the best plan known). Measured on a generated
-939k-column instance (``--regions 200 --buyers 2700 --periods 160 --seed 7``, whose LP
-relaxation takes 1,316 s) with ``--time-limit 300`` on a loaded 2-core machine: 316.6 s
-wall (351 s when the clock started after the hand-off, 45 s later); the greedy plan's
-gap 421% against the Lagrangian bound after 117 s of steps, instead of 1404% against
-HiGHS's.
+Lagrangian bound that the same thread lowers after the greedy plan, towards the best
+plan known (`allocator.solver.structured_bound`, prices on the shared rows only; for a
+model with extensions `allocator.solver.bound`, prices on every row). Measured on a
+generated 939k-column instance (``--regions 200 --buyers 2700 --periods 160 --seed 7``,
+whose LP relaxation takes HiGHS alone 834-1,316 s) with ``--time-limit 300`` on an
+otherwise idle 2-core machine: 313.3 s wall, the greedy plan (ready at 229 s) 0.111%
+below the LP optimum and reported at gap 1.49% against the Lagrangian bound after 71 s
+of steps (with prices on every row: 421%).
 
 A run that HiGHS finishes before the deadline gives exactly the plan of an in-process
 solve: the child solves the same arrays with the same options and start. Measured on a

@@ -69,6 +69,7 @@ from allocator.solver.highs import (
     start_lp_duals_beside,
 )
 from allocator.solver.lp_beside import OPTIMAL, DualsBeside
+from allocator.solver.power_prices import exact_power_prices
 from allocator.solver.progress import PlanFound, plans_found, relative_gap
 from allocator.solver.results import extract_plan
 from allocator.solver.structured_bound import descend as descend_priced
@@ -187,7 +188,7 @@ class _Plans(threading.Thread):
         rows = priced_rows(numbers, self.instance.periods)
         steps: Iterator[float | None]
         if rows is not None and maximizes(self.compiled):
-            steps = descend_priced(rows, self._best_known)
+            steps = descend_priced(rows, self._best_known, power_prices=exact_power_prices)
         else:
             steps = descend(
                 model_arrays(self.compiled),

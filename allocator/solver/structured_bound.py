@@ -1,5 +1,7 @@
-"""A bound on the contract's model from prices on its shared rows only, each customer's
-own rows kept: tight enough to measure a plan by when the LP relaxation is out of reach.
+"""A Lagrangian bound on the contract's model with prices on its shared rows only.
+
+Each customer's own rows are kept: tight enough to measure a plan by when the LP
+relaxation is out of reach.
 
 Stock is first written without its variables: v[p,t] >= 0 is "racks of p shipped by t
 at most those made by t", X[p,t] - S[p,t] <= C[p,t] (cumulative shipped, surplus made

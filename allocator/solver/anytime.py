@@ -38,6 +38,7 @@ at 20 s), and a solve that finishes must keep the start that gives today's plan.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import threading
 import time
@@ -78,6 +79,8 @@ from allocator.solver.structured_bound import priced_rows
 PLANS_FROM = 0.5
 """Share of the time limit after which the anytime plans are made: a solve that HiGHS
 finishes sooner spends nothing on them."""
+STOP_WAIT = 0.5
+"""Seconds `_Plans.finish` waits for the thread after telling it to stop."""
 LP_AFTER_MARGIN = 0.5
 """Seconds before `Deadline.stop` by which an LP solved after the MIP must end."""
 
@@ -188,7 +191,8 @@ class _Plans(threading.Thread):
         rows = priced_rows(numbers, self.instance.periods)
         steps: Iterator[float | None]
         if rows is not None and maximizes(self.compiled):
-            steps = descend_priced(rows, self._best_known, power_prices=exact_power_prices)
+            power = functools.partial(exact_power_prices, stop=self.stopped.is_set)
+            steps = descend_priced(rows, self._best_known, power_prices=power)
         else:
             steps = descend(
                 model_arrays(self.compiled),
@@ -225,6 +229,9 @@ class _Plans(threading.Thread):
         """Wait for the plan being made until ``until``, then stop; the plans made."""
         self.join(max(until - time.monotonic(), 0.0))
         self.stopped.set()
+        # a step or a region's LP in progress ends within moments: no HiGHS of this
+        # thread should still run when the caller goes on
+        self.join(STOP_WAIT)
         return list(self.candidates)
 
 

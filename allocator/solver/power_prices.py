@@ -24,9 +24,12 @@ latter are pi[g,k]).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import highspy
 import numpy as np
 
+from allocator.solver.arrays import new_highs
 from allocator.solver.structured_bound import PricedRows, Prices
 
 
@@ -43,9 +46,16 @@ def reduced_without_power(rows: PricedRows, prices: Prices) -> np.ndarray:
     )
 
 
-def exact_power_prices(rows: PricedRows, prices: Prices, regions: np.ndarray) -> np.ndarray:
+def exact_power_prices(
+    rows: PricedRows,
+    prices: Prices,
+    regions: np.ndarray,
+    stop: Callable[[], bool] | None = None,
+) -> np.ndarray:
     """``prices.power`` with the rows of each region in ``regions`` (indices of the
-    power price grid's regions) replaced by the duals of that region's LP."""
+    power price grid's regions) replaced by the duals of that region's LP; when
+    ``stop`` returns True (asked before each region), the regions not yet solved keep
+    their prices."""
     power = prices.power.copy()
     if not len(regions) or not rows.region_cells:
         return power
@@ -57,6 +67,8 @@ def exact_power_prices(rows: PricedRows, prices: Prices, regions: np.ndarray) ->
     floor = np.where(rows.committed[customer_of_column] > 0, -rows.penalty, 0.0)
     worth = reduced > floor
     for region in regions.tolist():
+        if stop is not None and stop():
+            break
         columns = np.flatnonzero((column_region == region) & worth)
         limits = np.flatnonzero(row_region == region)
         if not len(columns) or not len(limits):
@@ -136,9 +148,8 @@ def _region_duals(
     lp.a_matrix_.start_ = np.r_[0, np.cumsum(np.bincount(col_index, minlength=len(cost)))]
     lp.a_matrix_.index_ = row_index[by_column]
     lp.a_matrix_.value_ = values[by_column]
-    highs = highspy.Highs()
+    highs = new_highs(1)
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
     highs.passModel(lp)
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:

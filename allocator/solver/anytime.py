@@ -20,9 +20,10 @@ plan known (`allocator.solver.structured_bound`, prices on the shared rows only;
 model with extensions `allocator.solver.bound`, prices on every row). Measured on a
 generated 939k-column instance (``--regions 200 --buyers 2700 --periods 160 --seed 7``,
 whose LP relaxation takes HiGHS alone 834-1,316 s) with ``--time-limit 300`` on an
-otherwise idle 2-core machine: 313.3 s wall, the greedy plan (ready at 229 s) 0.111%
-below the LP optimum and reported at gap 1.49% against the Lagrangian bound after 71 s
-of steps (with prices on every row: 421%).
+otherwise idle 2-core machine: 314.1 s wall, the greedy plans at 187 s and 223 s, the
+better 0.111% below the LP optimum and reported at gap 0.116% against the Lagrangian
+bound after 85 s of steps, 0.0046% above the LP optimum (with prices on every row the
+reported gap was 421%).
 
 A run that HiGHS finishes before the deadline gives exactly the plan of an in-process
 solve: the child solves the same arrays with the same options and start. Measured on a

@@ -30,12 +30,12 @@ import highspy
 import numpy as np
 
 from allocator.solver.arrays import new_highs
-from allocator.solver.structured_bound import PricedRows, Prices
+from allocator.solver.structured_bound import PricedRows, Prices, suffix_sums
 
 
 def reduced_without_power(rows: PricedRows, prices: Prices) -> np.ndarray:
     """r'_j per column: value at the stock and share prices, less the deal's f/Q."""
-    stock_price = np.flip(np.cumsum(np.flip(prices.stock, 1), 1), 1)
+    stock_price = suffix_sums(prices.stock)
     customer = rows.customer_of_order[rows.order_of]
     return (
         rows.cost

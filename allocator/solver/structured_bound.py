@@ -248,11 +248,11 @@ def evaluate(rows: PricedRows, prices: Prices) -> _Evaluation:
     if rows.region_cells:
         grid = np.zeros(rows.region_cells)
         np.add.at(grid, rows.power_rows, prices.power)
-        grid = np.flip(np.cumsum(np.flip(grid.reshape(-1, periods), 1), 1), 1).ravel()
+        grid = suffix_sums(grid.reshape(-1, periods)).ravel()
         inside = rows.power_cell >= 0
         power_price[inside] = grid[rows.power_cell[inside]]
     # a rack made by t: its stock price, the sum of rho[p,t'] over t' >= t
-    stock_price = np.flip(np.cumsum(np.flip(prices.stock, 1), 1), 1)
+    stock_price = suffix_sums(prices.stock)
     reduced = (
         rows.cost
         + rows.held[rows.product, rows.period - 1]
@@ -325,6 +325,13 @@ def _racks(rows: PricedRows, best: np.ndarray) -> np.ndarray:
         before = cumulative - rows.quantity[order] - offset
         racks[order] = np.clip(need[owner] - before, 0.0, rows.quantity[order])
     return racks
+
+
+def suffix_sums(values: np.ndarray) -> np.ndarray:
+    """Per row, the sum of each entry and all after it: a rack made by t pays the stock
+    prices rho[p,t'] of every t' >= t, a rack delivered in t the power prices of every
+    later row."""
+    return np.flip(np.cumsum(np.flip(values, 1), 1), 1)
 
 
 def _non_increasing(values: np.ndarray) -> np.ndarray:
@@ -406,7 +413,7 @@ def descend(
         if goal is None or norm == 0 or evaluation.bound <= goal:
             return
         length = step * (evaluation.bound - goal) / norm
-        made_price = np.flip(np.cumsum(np.flip(prices.stock, 1), 1), 1) - length * stock
+        made_price = suffix_sums(prices.stock) - length * stock
         made_price = np.maximum(_non_increasing(made_price), 0.0)
         prices = Prices(
             stock=made_price - np.c_[made_price[:, 1:], np.zeros(rows.products)],

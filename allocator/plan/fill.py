@@ -82,8 +82,9 @@ def greedy_plans(instance: Instance, stop: Callable[[], bool] | None = None) -> 
     that left an order worth shipping without power in its region, the same with those
     regions' power priced (`_power_prices`)."""
     empty = empty_plan(instance)
-    plan, prices = _fill(instance, empty, stop, {})
+    plan, state, orders = _fill(instance, empty, stop, {})
     yield plan
+    prices = _power_prices(state, orders)
     if prices:
         yield _fill(instance, empty, stop, prices)[0]
 
@@ -100,8 +101,8 @@ def _fill(
     plan: Plan,
     stop: Callable[[], bool] | None,
     power_prices: Mapping[str, float],
-) -> tuple[Plan, dict[str, float]]:
-    """`greedy_fill`, and the power prices its result suggests (`_power_prices`)."""
+) -> tuple[Plan, FillState, OrderLists]:
+    """`greedy_fill`, with what the filled plan uses and leaves (for `_power_prices`)."""
     orders = order_lists(instance, plan)
     state = fill_state(instance, plan)
     filler = _Filler(state, orders, stop, power_prices)
@@ -134,7 +135,7 @@ def _fill(
             open_orders += members
     filler.push_orders(open_orders)
     filler.run()
-    return with_additions(instance, plan, orders, state), _power_prices(state, orders)
+    return with_additions(instance, plan, orders, state), state, orders
 
 
 def _power_prices(state: FillState, orders: OrderLists) -> dict[str, float]:

@@ -342,6 +342,20 @@ def solve_compiled(
     return outcome_of(raw, is_mip=integer and bool(compiled.is_integer.any()), duals=duals)
 
 
+def solve_in_bounds(
+    compiled: CompiledModel, options: SolverOptions, lower: np.ndarray, upper: np.ndarray
+) -> SolveOutcome:
+    """The MIP with its column bounds replaced by ``lower`` and ``upper`` (a sub-MIP, e.g.
+    `allocator.solver.neighbourhood`), from ``compiled.start``, in this process."""
+    highs = _make_highs(compiled, options, True)
+    columns = np.arange(compiled.lp.num_col_, dtype=np.int32)
+    highs.changeColsBounds(len(columns), columns, lower, upper)
+    started = time.perf_counter()
+    highs.run()
+    raw = read_outcome(highs, time.perf_counter() - started, False)
+    return outcome_of(raw, is_mip=True, duals=False)
+
+
 def outcome_of(raw: ChildOutcome, *, is_mip: bool, duals: bool) -> SolveOutcome:
     """The typed outcome of a finished HiGHS run, read in this process or in a child
     (`allocator.solver.child`): the same run gives the same outcome either way."""

@@ -17,11 +17,12 @@ from allocator.model.start import set_plan_start
 from allocator.plan.check import check_plan
 from allocator.plan.priority import PROFIT, Stage, check_holds, priority_stages
 from allocator.plan.repair import round_plan
-from allocator.plan.tables import objective_terms
+from allocator.plan.tables import Plan, objective_terms
 from allocator.solver.anytime import solve_by_deadline
 from allocator.solver.highs import (
     CompiledModel,
     Solution,
+    SolveOutcome,
     Termination,
     compile_model,
     irreducible_conflict,
@@ -32,6 +33,7 @@ from allocator.solver.highs import (
     start_objective,
 )
 from allocator.solver.memory import collecting_garbage, gc_paused
+from allocator.solver.neighbourhood import KnownPlan, known_plan, solve_from_known, wanted
 from allocator.solver.results import extract_plan, marginal_values
 from allocator.solver.solved import RunOptions, SolveResult, versions
 from allocator.solver.stages import (
@@ -249,18 +251,27 @@ def _solve_model(
         return _solve_by_deadline(
             instance, options, model, compiled, timings, duals, anytime_plans, clock_started
         )
+    known = None
+    if is_mip and anytime_plans and not options.lp_first and wanted(compiled):
+        known = known_plan(instance, compiled, solver, strict=options.strict)
+    if known is not None:
+        timings.update(known.timings)
+        duals = known.lp_duals
     beside = None
     if is_mip and options.marginal_values and duals is None and options.lp_beside:
         beside = start_lp_duals_beside(compiled, options.solver)
     try:
         with collecting_garbage(model is None) as before_run:
-            outcome = solve_compiled(
-                compiled,
-                solver,
-                integer=not options.relax,
-                duals=options.relax,
-                before_run=before_run,
-            )
+            if known is not None:
+                outcome = solve_from_known(compiled, solver, known, before_run=before_run)
+            else:
+                outcome = solve_compiled(
+                    compiled,
+                    solver,
+                    integer=not options.relax,
+                    duals=options.relax,
+                    before_run=before_run,
+                )
         timings["highs"] = outcome.solve_seconds
         failpoint("solve:solved")
         if beside is not None and outcome.values is None:
@@ -313,9 +324,29 @@ def _solve_model(
         violations=violations,
         timings=timings,
         versions=versions(),
-        plan_source="highs" if plan is not None else None,
-        bound_source="highs" if outcome.best_bound is not None else None,
+        plan_source=_plan_source(plan, outcome, known),
+        bound_source=_bound_source(outcome, known),
     )
+
+
+def _bound_source(outcome: SolveOutcome, known: KnownPlan | None) -> str | None:
+    """``lp_relaxation`` when the LP bound alone proved the plan within the gap (no MIP
+    ran), else ``highs``; None without a bound."""
+    if outcome.best_bound is None:
+        return None
+    if known is not None and outcome.best_bound == known.lp_bound:
+        return "lp_relaxation"
+    return "highs"
+
+
+def _plan_source(plan: Plan | None, outcome: SolveOutcome, known: KnownPlan | None) -> str | None:
+    """``lp_rounding`` when the plan written is the one found before the MIP (HiGHS did
+    not better it, or did not run), else ``highs``; None without a plan."""
+    if plan is None:
+        return None
+    if known is not None and outcome.objective == known.objective:
+        return "lp_rounding"
+    return "highs"
 
 
 def _solve_by_deadline(

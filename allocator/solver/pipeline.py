@@ -339,12 +339,21 @@ def _bound_source(outcome: SolveOutcome, known: KnownPlan | None) -> str | None:
     return "highs"
 
 
+SAME_OBJECTIVE = 1e-12
+"""Relative difference under which HiGHS's objective of a plan and ours are the same
+(summed in another order)."""
+
+
 def _plan_source(plan: Plan | None, outcome: SolveOutcome, known: KnownPlan | None) -> str | None:
     """``lp_rounding`` when the plan written is the one found before the MIP (HiGHS did
     not better it, or did not run), else ``highs``; None without a plan."""
     if plan is None:
         return None
-    if known is not None and outcome.objective == known.objective:
+    if (
+        known is not None
+        and outcome.objective is not None
+        and abs(outcome.objective - known.objective) <= SAME_OBJECTIVE * abs(known.objective)
+    ):
         return "lp_rounding"
     return "highs"
 

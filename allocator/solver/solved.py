@@ -35,7 +35,8 @@ class RunOptions:
     """For a MIP, solve the LP relaxation first: marginal values and a rounded MIP start.
     Off by default: with that start HiGHS 1.15.1 stayed in the root node of a generated
     34k-variable instance for over 6 minutes past a 60 s time limit (ship-nothing start:
-    stopped at 61 s)."""
+    stopped at 61 s). Without a time limit, models of 10k columns or more start from a
+    rounded and RINS-improved plan anyway (`allocator.solver.neighbourhood`)."""
 
     def model_options(self) -> ModelOptions:
         return ModelOptions(strict=self.strict, relax=self.relax)

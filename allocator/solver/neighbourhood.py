@@ -1,12 +1,12 @@
-"""A MIP solved without a time limit starts from a plan of its own and stops once the plan
-is proven within the gap.
+"""A MIP without a time limit starts from a plan of its own and stops once it is proven.
 
-Why: on generated 16k-column instances HiGHS 1.15.1's time to the default gap depended
-on its random seed, 15 s or 150 s (benchmarks/README.md "M's seed spread"); the slow
-seeds spend minutes in the root node's analytic-centre rounding, which no option turns
-off. Before it HiGHS asks its interrupt callback (`checkLimits`), its bound already
-within about 1e-5 of the optimum after five rounds of cuts. So a plan known to be that
-good stops the solve there (`allocator.solver.child.stop_near`), whatever the seed.
+The plan is proven when HiGHS's bound is within the gap of it. Why: on generated
+16k-column instances HiGHS 1.15.1's time to the default gap depended on its random
+seed, 15 s or 150 s (benchmarks/README.md "M's seed spread"); the slow seeds spend
+minutes in the root node's analytic-centre rounding, which no option turns off. Before
+it HiGHS asks its interrupt callback (`checkLimits`), its bound already within about
+1e-5 of the optimum after five rounds of cuts. So a plan known to be that good stops
+the solve there (`allocator.solver.child.stop_near`), whatever the seed.
 
 The plan (`known_plan`):
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from allocator.data.instance import Instance
 from allocator.model.coefficients import (

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from allocator.data.instance import Instance
 from allocator.model.build import ModelExtension, build_families

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from allocator.model.coefficients import ModelCoefficients, ship_vars_by
 from allocator.model.expressions import Row, linear, ship_vars

@@ -16,7 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from allocator.data.instance import Instance
 from allocator.plan.priority import MIN_FILL, priority_stages, stage_value

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 from pyomo.common.errors import InfeasibleConstraintException
 
 from allocator.atomic import write_file

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from allocator.data.instance import Instance
 from allocator.errors import InfeasibleError

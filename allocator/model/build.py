@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyomo.core as pyo
@@ -27,7 +27,7 @@ from allocator.model.coefficients import (
     model_coefficients,
     ship_vars_by,
 )
-from allocator.model.expressions import Row, integer_domain, linear, ship_vars
+from allocator.model.expressions import Row, integer_domain, linear, ship_vars, total
 from allocator.model.priority import add_fair_share, add_priority_stage, add_tier_min_fill
 from allocator.model.start import set_plan_start
 from allocator.plan.tables import empty_plan
@@ -61,17 +61,18 @@ def build_families(model: pyo.Block, numbers: ModelCoefficients, options: ModelO
     add_shortfall_racks(model, numbers)
     add_region_power_kw(model, numbers)
     add_tier_min_fill(model, numbers)
-    add_stock_balance(model, numbers)
+    ship = ship_vars(model)  # x[o,p,t] in ShipColumns order, read once for every family
+    add_stock_balance(model, numbers, ship)
     add_foundry_surplus(model, numbers)
-    add_order_quantity(model, numbers)
-    add_internal_fill(model, numbers)
-    add_third_party_deal(model, numbers)
-    add_third_party_share(model, numbers)
-    add_region_power_balance(model, numbers)
+    add_order_quantity(model, numbers, ship)
+    add_internal_fill(model, numbers, ship)
+    add_third_party_deal(model, numbers, ship)
+    add_third_party_share(model, numbers, ship)
+    add_region_power_balance(model, numbers, ship)
     add_region_power(model, numbers)
-    add_fair_share(model, numbers)
+    add_fair_share(model, numbers, ship)
     add_objective(model, numbers)
-    add_priority_stage(model, numbers)
+    add_priority_stage(model, numbers, ship)
 
 
 # --- variables -----------------------------------------------------------------------
@@ -190,14 +191,15 @@ def add_region_power_kw(model: pyo.ConcreteModel, numbers: ModelCoefficients) ->
 # --- constraints ---------------------------------------------------------------------
 
 
-def add_stock_balance(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_stock_balance(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, ship: Sequence[pyo.Var]
+) -> None:
     """(1) v[p,t] - v[p,t-1] - s[p,t] + sum_o x[o,p,t] = base_racks[p,t]
 
     Enforced over every product p and period t = 1..periods; every rack of p shipped
     counts, whatever product its order named; v[p,0] is the constant initial_inventory[p],
     moved to the right-hand side of t = 1.
     """
-    ship = ship_vars(model)
     by_key: dict[tuple[str, int], list[pyo.Var]] = defaultdict(list)
     for product, period, var in zip(
         numbers.ship.product.tolist(), numbers.ship.period.tolist(), ship, strict=True
@@ -214,9 +216,7 @@ def add_stock_balance(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> N
         if key in model.surplus_racks:
             variables.append(model.surplus_racks[key])
             coefs.append(-1.0)
-        variables += by_key[key]
-        coefs += [1.0] * len(by_key[key])
-        rows[key] = (rhs, linear(coefs, variables), rhs)
+        rows[key] = (rhs, linear(coefs, variables, ones=by_key[key]), rhs)
     model.stock_balance = pyo.Constraint(list(rows), rule=lambda _, p, t: rows[p, t])
 
 
@@ -238,46 +238,47 @@ def add_foundry_surplus(model: pyo.ConcreteModel, numbers: ModelCoefficients) ->
     model.foundry_surplus = pyo.Constraint(list(rows), rule=lambda _, t: rows[t])
 
 
-def add_order_quantity(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_order_quantity(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, ship: Sequence[pyo.Var]
+) -> None:
     """(3) sum_{p, t} x[o,p,t] <= q(o)
 
     Enforced over orders with a non-empty ship window.
     """
-    ship = ship_vars(model)
     columns = ship_vars_by(numbers.ship.order)
     rows: dict[Any, Row] = {}
     for order, rhs in numbers.order_quantity.by_key("rhs").items():
         variables = [ship[column] for column in columns[order]]
-        rows[order] = (None, linear([1.0] * len(variables), variables), rhs)
+        rows[order] = (None, total(variables), rhs)
     model.order_quantity = pyo.Constraint(list(rows), rule=lambda _, o: rows[o])
 
 
-def add_internal_fill(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_internal_fill(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, ship: Sequence[pyo.Var]
+) -> None:
     """(4) sum_{o of c, p, t} x[o,p,t] + u[c] >= min_fill[c] * sum_{o of c} q(o)
 
     Enforced over internal customers whose committed racks are > 0; u[c] is absent in
     strict mode, making the fill hard.
     """
-    ship = ship_vars(model)
     columns = ship_vars_by(numbers.ship.customer)
     rows: dict[Any, Row] = {}
     for customer, committed in numbers.internal_fill.by_key("rhs").items():
         variables = [ship[column] for column in columns.get(customer, [])]
-        coefs = [1.0] * len(variables)
         if customer in model.shortfall_racks:
             variables.append(model.shortfall_racks[customer])
-            coefs.append(1.0)
-        rows[customer] = (committed, linear(coefs, variables), None)
+        rows[customer] = (committed, total(variables), None)
     model.internal_fill = pyo.Constraint(list(rows), rule=lambda _, c: rows[c])
 
 
-def add_third_party_deal(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_third_party_deal(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, ship: Sequence[pyo.Var]
+) -> None:
     """(5) min_contract_racks[c] * y[c] <= sum_{o of c,p,t} x[o,p,t] <= (sum_{o of c} q(o)) * y[c]
 
     Enforced over third-party customers, as two rows: ``[c, "min"]`` and ``[c, "max"]``
     (the ``min`` row only where min_contract_racks[c] > 0).
     """
-    ship = ship_vars(model)
     columns = ship_vars_by(numbers.ship.customer)
     deal = numbers.deal
     rows: dict[Any, Row] = {}
@@ -286,18 +287,19 @@ def add_third_party_deal(model: pyo.ConcreteModel, numbers: ModelCoefficients) -
     ):
         accepted = model.is_deal_accepted[customer]
         shipped = [ship[column] for column in columns.get(customer, [])]
-        ones = [1.0] * len(shipped)
         if min_contract > 0:
             rows[customer, "min"] = (
                 0.0,
-                linear([*ones, -min_contract], [*shipped, accepted]),
+                linear([-min_contract], [accepted], ones=shipped),
                 None,
             )
-        rows[customer, "max"] = (None, linear([*ones, -ordered], [*shipped, accepted]), 0.0)
+        rows[customer, "max"] = (None, linear([-ordered], [accepted], ones=shipped), 0.0)
     model.third_party_deal = pyo.Constraint(list(rows), rule=lambda _, c, side: rows[c, side])
 
 
-def add_third_party_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_third_party_share(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, ship: Sequence[pyo.Var]
+) -> None:
     """(6) sum_{o third_party,p,t} x[o,p,t] <= third_party_max_share * sum_{o,p,t} x[o,p,t]
 
     One row, written as (1 - share) * x_third_party - share * x_internal <= 0; skipped
@@ -305,11 +307,13 @@ def add_third_party_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) 
     """
     rows: dict[Any, Row] = {}
     if numbers.share is not None:
-        rows["all"] = (None, linear(numbers.share.tolist(), ship_vars(model)), 0.0)
+        rows["all"] = (None, linear(numbers.share.tolist(), ship), 0.0)
     model.third_party_share = pyo.Constraint(list(rows), rule=lambda _, k: rows[k])
 
 
-def add_region_power_balance(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_region_power_balance(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, ship: Sequence[pyo.Var]
+) -> None:
     """(7a) w[g,t_k] - w[g,t_(k-1)] - sum_{o: region(c(o))=g} sum_p sum_{t_(k-1) < t' <= t_k}
     power_kw[p] * x[o,p,t'] = 0
 
@@ -322,12 +326,12 @@ def add_region_power_balance(model: pyo.ConcreteModel, numbers: ModelCoefficient
     for region, period in numbers.region_power.keys:
         periods_of[region].append(period)
     terms: dict[tuple[str, int], tuple[list[float], list[pyo.Var]]] = defaultdict(lambda: ([], []))
-    ship = numbers.ship
+    columns = numbers.ship
     for region, period, power, var in zip(
-        ship.region.tolist(),
-        ship.period.tolist(),
-        ship.power_kw.tolist(),
-        ship_vars(model),
+        columns.region.tolist(),
+        columns.period.tolist(),
+        columns.power_kw.tolist(),
+        ship,
         strict=True,
     ):
         periods = periods_of.get(region)
@@ -356,7 +360,7 @@ def add_region_power(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> No
     over the keys of w.
     """
     rows: dict[Any, Row] = {
-        key: (None, linear([1.0], [model.region_power_kw[key]]), limit)
+        key: (None, total([model.region_power_kw[key]]), limit)
         for key, limit in numbers.region_power.by_key("limit").items()
     }
     model.region_power = pyo.Constraint(list(rows), rule=lambda _, g, t: rows[g, t])

@@ -408,7 +408,13 @@ def first_stage_numbers(
     return FirstStageNumbers(surplus, deal_columns(base).keys if deals else None)
 
 
-def ship_vars_by(values: np.ndarray) -> dict[Any, np.ndarray]:
-    """Ship column positions grouped by ``values`` (one per column), in column order."""
-    frame = pd.Series(np.arange(len(values)))
-    return {key: group.to_numpy() for key, group in frame.groupby(values, sort=False)}
+def ship_vars_by(values: np.ndarray) -> dict[Any, list[int]]:
+    """Ship column positions grouped by ``values`` (one per column), in column order;
+    the groups in order of first appearance."""
+    codes, keys = pd.factorize(values, sort=False)
+    positions = np.argsort(codes, kind="stable").tolist()
+    ends = np.cumsum(np.bincount(codes, minlength=len(keys))).tolist()
+    return {
+        key: positions[start:end]
+        for key, start, end in zip(keys.tolist(), [0, *ends[:-1]], ends, strict=True)
+    }

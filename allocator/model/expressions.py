@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyomo.core as pyo
-from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from allocator.model.coefficients import ModelOptions
 
@@ -18,9 +18,22 @@ Row = tuple[float | None, LinearExpression, float | None]
 """A constraint row as Pyomo's (lower, body, upper) tuple; None is no bound."""
 
 
-def linear(coefs: Sequence[float], variables: Sequence[pyo.Var]) -> LinearExpression:
-    """sum_i coefs[i] * variables[i]."""
-    return LinearExpression(constant=0, linear_coefs=list(coefs), linear_vars=list(variables))
+def linear(
+    coefs: Sequence[float], variables: Sequence[pyo.Var], *, ones: Sequence[pyo.Var] = ()
+) -> LinearExpression:
+    """sum_i ones[i] + sum_j coefs[j] * variables[j].
+
+    The ``ones`` (whole racks counted once each, most of the matrix) are the variables
+    themselves, as Pyomo's own ``sum`` of variables makes them: no term object is
+    created for them here or read back in `allocator.solver.compile`."""
+    return LinearExpression(
+        [*ones, *map(MonomialTermExpression, zip(coefs, variables, strict=True))]
+    )
+
+
+def total(variables: Sequence[pyo.Var]) -> LinearExpression:
+    """sum_i variables[i]."""
+    return LinearExpression(list(variables))
 
 
 def integer_domain(options: ModelOptions) -> pyo.Set:

@@ -9,13 +9,14 @@ one compiled model, adding a hold row after each.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyomo.core as pyo
 
 from allocator.model.coefficients import ModelCoefficients, ship_vars_by
-from allocator.model.expressions import Row, linear, ship_vars
+from allocator.model.expressions import Row, linear, total
 from allocator.plan.priority import RACKS
 
 
@@ -26,7 +27,9 @@ def add_tier_min_fill(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> N
     model.tier_min_fill = pyo.Var(tiers, domain=pyo.NonNegativeReals, bounds=(0.0, 1.0), dense=True)
 
 
-def add_fair_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_fair_share(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, ship: Sequence[pyo.Var]
+) -> None:
     """(8) Q(c) * f[k(c)] - sum_{o of c, p, t} x[o,p,t] <= 0
 
     Enforced over the customers c with Q(c) > 0 of every tier k with a min_fill stage:
@@ -35,7 +38,6 @@ def add_fair_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None
     """
     rows: dict[Any, Row] = {}
     if numbers.priority is not None:
-        ship = ship_vars(model)
         columns = ship_vars_by(numbers.ship.customer)
         fill = numbers.priority.fill
         for customer, tier, ordered in zip(
@@ -47,22 +49,22 @@ def add_fair_share(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None
     model.fair_share = pyo.Constraint(list(rows), rule=lambda _, c: rows[c])
 
 
-def add_priority_stage(model: pyo.ConcreteModel, numbers: ModelCoefficients) -> None:
+def add_priority_stage(
+    model: pyo.ConcreteModel, numbers: ModelCoefficients, ship: Sequence[pyo.Var]
+) -> None:
     """maximize R_k = sum_{o of tier k, p, t} x[o,p,t]  (stage (k, racks)), or
     maximize F_k = f[k]  (stage (k, min_fill)); one deactivated objective per stage
     before profit, indexed by (tier, criterion) in the order solved."""
     stages: dict[Any, pyo.Expression] = {}
     if numbers.priority is not None:
-        ship = ship_vars(model)
         tier_of_column = numbers.priority.column_tier
         for stage in numbers.priority.stages:
             if stage.criterion == RACKS:
-                shipped = [ship[column] for column in np.flatnonzero(tier_of_column == stage.tier)]
-                stages[stage.tier, stage.criterion] = linear([1.0] * len(shipped), shipped)
+                in_tier = np.flatnonzero(tier_of_column == stage.tier).tolist()
+                shipped = [ship[column] for column in in_tier]
+                stages[stage.tier, stage.criterion] = total(shipped)
             else:
-                stages[stage.tier, stage.criterion] = linear(
-                    [1.0], [model.tier_min_fill[stage.tier]]
-                )
+                stages[stage.tier, stage.criterion] = total([model.tier_min_fill[stage.tier]])
     model.priority_stage = pyo.Objective(
         list(stages), rule=lambda _, k, criterion: stages[k, criterion], sense=pyo.maximize
     )

@@ -178,7 +178,9 @@ class _Terms:
             number_of = columns.number.get
             for arg in expr.args:
                 kind = type(arg)
-                if kind is MonomialTermExpression:
+                if kind is VarData:  # a whole rack: `allocator.model.expressions.linear`
+                    coef, var = 1.0, arg
+                elif kind is MonomialTermExpression:
                     coef, var = arg.args
                 elif kind in _NATIVE_NUMBERS:
                     constant += arg

@@ -226,10 +226,21 @@ def _margin_per_rack(services: pd.DataFrame, attach: pd.DataFrame) -> pd.Series:
     merged = attach.merge(services, on="service")
     if merged.empty:
         return pd.Series(dtype="float64")
-    margin = merged.groupby(["customer", "product"])[["attach_rate", "margin_per_rack"]]
-    return margin.apply(
-        lambda group: float((group["attach_rate"] * group["margin_per_rack"]).sum())
+    merged = merged.sort_values(["customer", "product"], kind="stable")
+    per_service = merged["attach_rate"].to_numpy(float) * merged["margin_per_rack"].to_numpy(float)
+    customers, products = merged["customer"].to_numpy(), merged["product"].to_numpy()
+    first = np.flatnonzero(
+        np.r_[True, (customers[1:] != customers[:-1]) | (products[1:] != products[:-1])]
     )
+    keys = pd.MultiIndex.from_arrays(
+        [customers[first], products[first]], names=["customer", "product"]
+    )
+    sizes = np.diff(np.r_[first, len(per_service)])
+    margins = per_service[first]  # summed left to right, service by service, as sum() does
+    for step in range(1, int(sizes.max())):
+        more = sizes > step
+        margins[more] += per_service[first[more] + step]
+    return pd.Series(margins, index=keys)
 
 
 def _margins_of(margins: pd.Series, customers: pd.Series, products: pd.Series) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Memory during a solve: the garbage collector paused while Pyomo builds, run beside HiGHS.
 
 A build allocates millions of objects that all stay alive, so the collector is paused;
-a dropped Pyomo model is collected in a thread of its own while HiGHS works.
+a large dropped Pyomo model is collected in a thread of its own while HiGHS works.
 """
 
 from __future__ import annotations
@@ -24,6 +24,23 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+FREE_FROM_COLUMNS = 150_000
+"""A dropped model of at least this many columns is collected while HiGHS runs
+(`collecting_garbage`); a smaller one is left to the collector's own schedule after the
+solve (or to the end of the process). The collection beside HiGHS is not free on a
+2-vCPU machine: it walks the whole model while HiGHS works on the other vCPU, and on the
+79,681-column LP (`benchmarks/run.py --sizes ML --modes relax`) HiGHS took 5.54-5.70 s
+with it and 5.17-5.32 s without (3 whole `allocator solve --relax` runs each), for a
+peak of 265 MB instead of 336 MB. At 197k columns (L) HiGHS took 16.85 s inside
+allocator against 16.93 s alone (benchmarks/README.md, latest table), while freeing the
+model there lowers the peak by hundreds of MB."""
+
+
+def worth_freeing(columns: int) -> bool:
+    """Whether a dropped model of ``columns`` columns is collected beside HiGHS."""
+    return columns >= FREE_FROM_COLUMNS
 
 
 @contextlib.contextmanager

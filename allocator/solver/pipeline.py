@@ -32,7 +32,7 @@ from allocator.solver.highs import (
     start_lp_duals_beside,
     start_objective,
 )
-from allocator.solver.memory import collecting_garbage, gc_paused
+from allocator.solver.memory import collecting_garbage, gc_paused, worth_freeing
 from allocator.solver.neighbourhood import KnownPlan, known_plan, solve_from_known, wanted
 from allocator.solver.results import extract_plan, marginal_values
 from allocator.solver.solved import RunOptions, SolveResult, versions
@@ -261,7 +261,9 @@ def _solve_model(
     if is_mip and options.marginal_values and duals is None and options.lp_beside:
         beside = start_lp_duals_beside(compiled, options.solver)
     try:
-        with collecting_garbage(model is None) as before_run:
+        with collecting_garbage(
+            model is None and worth_freeing(compiled.lp.num_col_)
+        ) as before_run:
             if known is not None:
                 outcome = solve_from_known(compiled, solver, known, before_run=before_run)
             else:
@@ -370,7 +372,7 @@ def _solve_by_deadline(
 ) -> SolveResult:
     """`solve_built` with a time limit: ended by its deadline, the best plan found by
     then (`allocator.solver.anytime`)."""
-    with collecting_garbage(model is None) as before_run:
+    with collecting_garbage(model is None and worth_freeing(compiled.lp.num_col_)) as before_run:
         run = solve_by_deadline(
             instance,
             compiled,

@@ -23,6 +23,7 @@ from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
 from allocator.model.stability import StabilityOptions, stability_extension
 from allocator.nightly.baseline import SHIP_COLUMNS, Baseline
+from allocator.solver import memory
 from allocator.solver.compile import compile_arrays
 from allocator.solver.highs import SolverOptions
 from allocator.solver.pipeline import RunOptions, solve_instance
@@ -142,9 +143,9 @@ def test_a_constant_row_that_fails_is_infeasible() -> None:
         compile_arrays(model)
 
 
-def test_the_model_is_freed_while_highs_runs() -> None:
-    """`solve_instance` drops the Pyomo model after compiling it and collects it during
-    the solve (its reference cycles wait for the cycle collector, disabled here)."""
+def _model_alive_after_solve() -> bool:
+    """Solve base-2027 with the cycle collector disabled: is its Pyomo model still alive
+    (waiting for the collector) when `solve_instance` returns?"""
     models: list[weakref.ref[pyo.ConcreteModel]] = []
     instance = load_instance(ROOT / "instances" / "base-2027")
     gc.disable()
@@ -152,7 +153,24 @@ def test_the_model_is_freed_while_highs_runs() -> None:
         result = solve_instance(
             instance, RunOptions(SolverOptions()), extend=lambda m: models.append(weakref.ref(m))
         )
-        assert models[0]() is None
+        alive = models[0]() is not None
     finally:
         gc.enable()
     assert result.plan is not None and result.marginal_values is not None
+    return alive
+
+
+def test_a_large_model_is_freed_while_highs_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`solve_instance` drops the Pyomo model after compiling it and, from
+    `FREE_FROM_COLUMNS` columns (lowered here), collects it during the solve (its
+    reference cycles wait for the cycle collector, disabled here)."""
+    monkeypatch.setattr(memory, "FREE_FROM_COLUMNS", 0)
+    assert not _model_alive_after_solve()
+
+
+def test_a_small_model_is_left_to_the_collector() -> None:
+    """Below `FREE_FROM_COLUMNS` columns no collection runs beside HiGHS: the dropped
+    model waits for the collector's own schedule."""
+    assert not memory.worth_freeing(memory.FREE_FROM_COLUMNS - 1)
+    assert memory.worth_freeing(memory.FREE_FROM_COLUMNS)
+    assert _model_alive_after_solve()

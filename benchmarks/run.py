@@ -47,6 +47,7 @@ SIZES: dict[str, tuple[int, int, int]] = {
     # name: (regions, buyers, periods) for `allocator generate`
     "S": (5, 10, 24),
     "M": (30, 120, 48),
+    "ML": (60, 480, 72),  # ~81k columns: the LP of issue 13's fixed-cost target
     "L": (100, 900, 96),
     "XL": (200, 2700, 160),
 }

@@ -416,5 +416,5 @@ def ship_vars_by(values: np.ndarray) -> dict[Any, list[int]]:
     ends = np.cumsum(np.bincount(codes, minlength=len(keys))).tolist()
     return {
         key: positions[start:end]
-        for key, start, end in zip(keys.tolist(), [0, *ends[:-1]], ends, strict=True)
+        for key, start, end in zip(keys.tolist(), [0, *ends][:-1], ends, strict=True)
     }

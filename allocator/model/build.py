@@ -102,7 +102,7 @@ def add_ship_racks(
     model.ship_racks = pyo.Var(
         list(bounds),
         domain=integer_domain(options),
-        bounds=lambda _, o, t: bounds[o, t],
+        bounds=bounds,
         dense=True,
     )
 
@@ -133,7 +133,7 @@ def add_substitute_racks(
     model.substitute_racks = pyo.Var(
         list(bounds),
         domain=integer_domain(options),
-        bounds=lambda _, o, p, t: bounds[o, p, t],
+        bounds=bounds,
         dense=True,
     )
 
@@ -150,7 +150,7 @@ def add_surplus_racks(
     model.surplus_racks = pyo.Var(
         surplus.keys,
         domain=integer_domain(options),
-        bounds=lambda _, p, t: bounds[p, t],
+        bounds=bounds,
         dense=True,
     )
 

@@ -26,8 +26,9 @@ def _values_by_component(
     by_component: dict[str, dict[Any, float]] = {}
     for code, name in enumerate(names.components):
         columns = np.flatnonzero(names.column_code == code)
+        index = names.column_index
         by_component[name] = dict(
-            zip([names.column_index[c] for c in columns], values[columns].tolist(), strict=True)
+            zip([index[c] for c in columns.tolist()], values[columns].tolist(), strict=True)
         )
     return by_component
 
@@ -66,7 +67,8 @@ def extract_plan(
     if components is not None:
         by_component = {family: by_component.get(name, {}) for family, name in components.items()}
     dtype = "int64" if integral else "float64"
-    product_of = dict(zip(instance.orders["order"], instance.orders["product"], strict=True))
+    orders = instance.orders
+    product_of = dict(zip(orders["order"].tolist(), orders["product"].tolist(), strict=True))
     rows = [
         (order, product_of[order], period, racks)
         for (order, period), racks in by_component.get("ship_racks", {}).items()

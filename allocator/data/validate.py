@@ -200,6 +200,8 @@ breaks the files written from it."""
 
 def forbidden_character(text: str) -> str | None:
     """A description of the first character of ``text`` an identifier may not hold."""
+    if text.isascii() and text.isprintable():  # no ASCII control, nothing outside ASCII
+        return None
     for char in text:
         if unicodedata.category(char) in FORBIDDEN_CATEGORIES:
             name = unicodedata.name(char, "a control character")

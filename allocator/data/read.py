@@ -131,11 +131,22 @@ def read_csv_text(path: Path, source: str, problems: list[Problem]) -> pd.DataFr
     except csv.Error as error:
         problems.append(Problem(source, line, None, f"cannot read as CSV: {error}"))
         return None
-    return _frame(source, records, problems)
+    # with no white space but line ends and no quoted cell, no cell has any to strip
+    needs_strip = _SPACE_OR_QUOTE.search(text) is not None
+    return _frame(source, records, problems, needs_strip=needs_strip)
+
+
+_SPACE_OR_QUOTE = re.compile(r'[^\S\n]|"')
+"""White space other than a line feed (what ``str.strip`` removes: ``\\s`` is the same set),
+or a quote (a quoted cell may hold a line feed)."""
 
 
 def _frame(
-    source: str, records: list[tuple[int, list[str]]], problems: list[Problem]
+    source: str,
+    records: list[tuple[int, list[str]]],
+    problems: list[Problem],
+    *,
+    needs_strip: bool = True,
 ) -> pd.DataFrame | None:
     """The records (file line, fields) under their header row as a text frame indexed by
     file line - 2 (so that a problem's row is the line). Reported here: no header, a
@@ -189,7 +200,7 @@ def _frame(
     if duplicated:  # which of the two is meant cannot be told: the table is not read
         return None
     frame = frame.loc[:, [column for column in header if column]]
-    return _tidy(frame)
+    return _tidy(frame, needs_strip=needs_strip)
 
 
 def _read_workbook(path: Path) -> RawInstance:
@@ -261,9 +272,11 @@ def _settings_from_sheet(
     return settings
 
 
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strip white space around headers and cells; drop rows that are blank throughout."""
+def _tidy(frame: pd.DataFrame, *, needs_strip: bool = True) -> pd.DataFrame:
+    """Strip white space around headers and cells (unless the text is known to have
+    none); drop rows that are blank throughout."""
     frame = frame.rename(columns=lambda column: str(column).strip())
-    frame = frame.apply(lambda series: series.astype(str).str.strip())
+    if needs_strip:
+        frame = frame.apply(lambda series: series.astype(str).str.strip())
     blank = (frame == "").all(axis=1)
     return frame.loc[~blank]

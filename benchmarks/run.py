@@ -31,6 +31,7 @@ larger of its own and its marginal-value LP child's, which run at the same time)
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -299,6 +300,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    # allocator's bytecode as any installation has it (pip compiles it; an editable
+    # checkout caches it on first import), also where PYTHONDONTWRITEBYTECODE is set, as
+    # on the project machine: there every allocator process compiled ~120 modules again
+    compileall.compile_dir(ROOT / "allocator", quiet=1)
     rows = []
     for size in args.sizes.split(","):
         for mode in args.modes.split(","):

@@ -13,8 +13,11 @@ commands so that ``allocator --help`` is instant. The commands are in
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
+from collections.abc import Iterator
 
 import typer
 
@@ -28,14 +31,31 @@ app = typer.Typer(
 )
 
 
-_exit_state = {"skip_teardown": False}
-"""Set by a `solve` that wrote its plan: the process may end without freeing the model."""
+_exit_state = {"skip_teardown": False, "process_ends": False}
+"""``skip_teardown``: set by a `solve` that wrote its plan: the process may end without
+freeing the model. ``process_ends``: set by `main`: the command is the process's whole
+work (not a call of `app` inside another program, as in the tests)."""
 
 
 def skip_teardown() -> None:
     """Let `main` end the process without the interpreter's teardown (the outputs are
     complete; freeing every Pyomo object one by one would only cost time)."""
     _exit_state["skip_teardown"] = True
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a command that holds what it reads
+    and builds until it has written its output. Where the process ends with the command
+    (`main`) it stays paused: re-enabled, its first run would walk everything still
+    alive for nothing (0.2 s after a 79,681-column ``solve --relax``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled and not _exit_state["process_ends"]:
+            gc.enable()
 
 
 TRACEBACK_VARIABLE = "ALLOCATOR_TRACEBACK"
@@ -48,6 +68,7 @@ def main() -> None:
     is exit 130. After a successful ``solve`` the interpreter's teardown (freeing every
     Pyomo object one by one: 1.5 s after a 197k-column model) is skipped with
     ``os._exit`` once the output is flushed; the result folder is complete by then."""
+    _exit_state["process_ends"] = True
     try:
         app()
     except SystemExit as done:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from allocator.cli.app import app, skip_teardown
+from allocator.cli.app import app, collector_paused, skip_teardown
 from allocator.cli.options import (
     InstanceArg,
     MipGapOption,
@@ -52,7 +52,6 @@ def solve(
     from allocator.api import solve as solve_api
     from allocator.atomic import OutputError
     from allocator.errors import NoPlanError, PlanCheckError
-    from allocator.solver.memory import gc_paused
 
     if out is None and write_model is None:
         raise fail("give --out DIR (or --write-model FILE)", ExitCode.INVALID)
@@ -62,11 +61,11 @@ def solve(
     assert out is not None
     guard_output(out, instance_path)
     # The cyclic collector is paused from reading to writing: what is read stays alive
-    # until the process ends (`skip_teardown`), and its automatic runs walked the live
-    # instance and model for nothing (0.4 s of a 79,681-column `--relax`). The one large
-    # piece of garbage, the dropped model, is freed while HiGHS runs where it is worth it
+    # until the output is written, and its automatic runs walked the live instance and
+    # model for nothing (0.4 s of a 79,681-column `--relax`). The one large piece of
+    # garbage, the dropped model, is freed while HiGHS runs where it is worth it
     # (`allocator.solver.memory.worth_freeing`).
-    with gc_paused():
+    with collector_paused():
         # a time limit counts from here: reading and building the model are part of it
         clock_started = time.monotonic()
         started = time.perf_counter()

@@ -5,6 +5,7 @@ process exit code is the point."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -195,6 +196,24 @@ def test_solve_subprocess_skips_teardown_after_flushing(tmp_path: Path) -> None:
     for name in ("allocation.csv", "summary.json", "marginal_values.csv", "customers.csv"):
         assert (out / name).exists(), name
     assert summary_of(out)["status"] == "optimal"
+
+
+def test_solve_inside_another_program_leaves_the_collector_on(tmp_path: Path) -> None:
+    """`collector_paused` keeps Python's cyclic collector off only where the process
+    ends with the command (`main`): called as `app` from a program (here the tests), a
+    `solve` gives it back enabled, failed or not."""
+    assert gc.isenabled()
+    ok = RUNNER.invoke(
+        app, ["solve", str(TINY / "stock-balance-carry"), "--out", str(tmp_path / "ok")]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert gc.isenabled()
+    broken = tmp_path / "broken"  # read inside the paused stretch, and rejected there
+    broken.mkdir()
+    (broken / "orders.csv").write_text("order\n")
+    bad = RUNNER.invoke(app, ["solve", str(broken), "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2, bad.output
+    assert gc.isenabled()
 
 
 def test_strict_feasible_and_non_strict_penalty(tmp_path: Path) -> None:

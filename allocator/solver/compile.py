@@ -150,13 +150,27 @@ class _Columns:
     def add(self, var: Any) -> None:
         component = var.parent_component()
         code = self.codes.of(component)
-        for index, data in component.items():
-            if id(data) not in self.number:
-                self.number[id(data)] = len(self.var_map)
-                self.var_map[id(data)] = data
-                self.code.append(code)
-                self.index.append(index)
-                self.has_fixed = self.has_fixed or data.fixed
+        indices = list(component.keys())
+        datas = list(component.values())
+        ids = list(map(id, datas))
+        if not self.number.keys().isdisjoint(ids):  # a Reference to columns seen before
+            for index, data, data_id in zip(indices, datas, ids, strict=True):
+                if data_id not in self.number:
+                    self._append(code, index, data, data_id)
+            return
+        first = len(self.var_map)
+        self.number.update(zip(ids, range(first, first + len(ids)), strict=True))
+        self.var_map.update(zip(ids, datas, strict=True))
+        self.code += [code] * len(ids)
+        self.index += indices
+        self.has_fixed = self.has_fixed or any(data.fixed for data in datas)
+
+    def _append(self, code: int, index: Any, data: Any, data_id: int) -> None:
+        self.number[data_id] = len(self.var_map)
+        self.var_map[data_id] = data
+        self.code.append(code)
+        self.index.append(index)
+        self.has_fixed = self.has_fixed or data.fixed
 
 
 class _Terms:

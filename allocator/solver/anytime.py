@@ -51,8 +51,7 @@ import numpy as np
 from allocator.data.instance import Instance
 from allocator.model.coefficients import ModelOptions, model_coefficients
 from allocator.plan.check import check_plan
-from allocator.plan.fill import Stopped, greedy_fill, greedy_plans
-from allocator.plan.repair import round_plan
+from allocator.plan.fill import Stopped, greedy_plans
 from allocator.plan.tables import Plan, objective_terms
 from allocator.solver.bound import descend
 from allocator.solver.child import ChildOutcome, HighsChild
@@ -73,7 +72,7 @@ from allocator.solver.highs import (
 from allocator.solver.lp_beside import OPTIMAL, DualsBeside
 from allocator.solver.power_prices import exact_power_prices
 from allocator.solver.progress import PlanFound, plans_found, relative_gap
-from allocator.solver.results import extract_plan
+from allocator.solver.results import extract_plan, lp_rounded_plan
 from allocator.solver.structured_bound import descend as descend_priced
 from allocator.solver.structured_bound import priced_rows
 
@@ -175,8 +174,7 @@ class _Plans(threading.Thread):
         if lp.values is None or lp.model_status != OPTIMAL:
             return True  # no LP solution will come
         started = time.perf_counter()
-        relaxed = extract_plan(self.instance, self.compiled, lp.values, integral=False)
-        plan = greedy_fill(self.instance, round_plan(self.instance, relaxed), self.stopped.is_set)
+        plan = lp_rounded_plan(self.instance, self.compiled, lp.values, self.stopped.is_set)
         self.seconds += time.perf_counter() - started
         self._add("lp_rounding", plan)
         return True

@@ -37,8 +37,6 @@ import numpy as np
 from allocator.data.instance import Instance
 from allocator.model.start import start_values
 from allocator.plan.check import check_plan
-from allocator.plan.fill import greedy_fill
-from allocator.plan.repair import round_plan
 from allocator.plan.tables import Plan
 from allocator.solver.highs import (
     CompiledModel,
@@ -52,7 +50,7 @@ from allocator.solver.highs import (
     start_objective,
 )
 from allocator.solver.progress import relative_gap
-from allocator.solver.results import extract_plan
+from allocator.solver.results import lp_rounded_plan
 
 SHORT_ROW = 60
 """Rows with at most this many entries carry the neighbourhood from a column where the
@@ -92,18 +90,23 @@ def wanted(compiled: CompiledModel) -> bool:
 
 
 def known_plan(
-    instance: Instance, compiled: CompiledModel, options: SolverOptions, *, strict: bool
+    instance: Instance,
+    compiled: CompiledModel,
+    options: SolverOptions,
+    *,
+    strict: bool,
+    before_run: Callable[[], None] | None = None,
 ) -> KnownPlan | None:
     """The LP relaxation, rounded, filled and improved by RINS (module docstring); None
-    when the LP has no optimum or the rounded plan fails the plan check."""
+    when the LP has no optimum or the rounded plan fails the plan check. ``before_run``
+    is called just before HiGHS starts on the LP (`solve_compiled`)."""
     timings: dict[str, float] = {}
-    lp = solve_compiled(compiled, options, integer=False, duals=True)
+    lp = solve_compiled(compiled, options, integer=False, duals=True, before_run=before_run)
     timings["lp_relaxation"] = lp.solve_seconds
     if lp.values is None or lp.termination != Termination.OPTIMAL or lp.objective is None:
         return None
     started = time.perf_counter()
-    relaxed = extract_plan(instance, compiled, lp.values, integral=False)
-    rounded = greedy_fill(instance, round_plan(instance, relaxed))
+    rounded = lp_rounded_plan(instance, compiled, lp.values)
     if check_plan(instance, rounded, strict=strict):
         return None
     values = plan_columns(instance, rounded, compiled)

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from allocator.data.instance import Instance
+from allocator.plan.fill import greedy_fill
+from allocator.plan.repair import round_plan
 from allocator.plan.tables import Plan, make_plan
 from allocator.solver.highs import CompiledModel
 
@@ -87,6 +89,21 @@ def extract_plan(
     ).astype({"period": "int64", "racks": dtype})
     accepted = pd.Series(by_component.get("is_deal_accepted", {}), dtype=float)
     return make_plan(instance, ship, surplus, accepted)
+
+
+def lp_rounded_plan(
+    instance: Instance,
+    compiled: CompiledModel,
+    lp_values: np.ndarray,
+    stop: Callable[[], bool] | None = None,
+) -> Plan:
+    """The LP relaxation's column values as a whole-rack plan: rounded down and repaired
+    (`allocator.plan.repair.round_plan`), then the stock left over filled by value per
+    rack (`allocator.plan.fill.greedy_fill`, which raises `Stopped` once ``stop`` says
+    so). The plan the anytime solve writes first and the one a MIP without a time limit
+    starts from (`allocator.solver.neighbourhood`)."""
+    relaxed = extract_plan(instance, compiled, lp_values, integral=False)
+    return greedy_fill(instance, round_plan(instance, relaxed), stop)
 
 
 def marginal_values(instance: Instance, compiled: CompiledModel, duals: np.ndarray) -> pd.DataFrame:

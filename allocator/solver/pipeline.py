@@ -251,9 +251,15 @@ def _solve_model(
         return _solve_by_deadline(
             instance, options, model, compiled, timings, duals, anytime_plans, clock_started
         )
+    free = model is None and worth_freeing(compiled.lp.num_col_)
     known = None
     if is_mip and anytime_plans and not options.lp_first and wanted(compiled):
-        known = known_plan(instance, compiled, solver, strict=options.strict)
+        # the dropped model is freed while this plan's LP relaxation runs, not held to the MIP
+        with collecting_garbage(free) as before_run:
+            known = known_plan(
+                instance, compiled, solver, strict=options.strict, before_run=before_run
+            )
+        free = False
     if known is not None:
         timings.update(known.timings)
         duals = known.lp_duals
@@ -261,9 +267,7 @@ def _solve_model(
     if is_mip and options.marginal_values and duals is None and options.lp_beside:
         beside = start_lp_duals_beside(compiled, options.solver)
     try:
-        with collecting_garbage(
-            model is None and worth_freeing(compiled.lp.num_col_)
-        ) as before_run:
+        with collecting_garbage(free) as before_run:
             if known is not None:
                 outcome = solve_from_known(compiled, solver, known, before_run=before_run)
             else:

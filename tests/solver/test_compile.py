@@ -10,6 +10,7 @@ import gc
 import math
 import weakref
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -23,7 +24,7 @@ from allocator.data.validate import load_instance
 from allocator.model.build import ModelOptions, build_model
 from allocator.model.stability import StabilityOptions, stability_extension
 from allocator.nightly.baseline import SHIP_COLUMNS, Baseline
-from allocator.solver import memory
+from allocator.solver import memory, neighbourhood, pipeline
 from allocator.solver.compile import compile_arrays
 from allocator.solver.highs import SolverOptions
 from allocator.solver.pipeline import RunOptions, solve_instance
@@ -166,6 +167,38 @@ def test_a_large_model_is_freed_while_highs_runs(monkeypatch: pytest.MonkeyPatch
     reference cycles wait for the cycle collector, disabled here)."""
     monkeypatch.setattr(memory, "FREE_FROM_COLUMNS", 0)
     assert not _model_alive_after_solve()
+
+
+def test_the_model_is_freed_during_the_lp_before_the_mip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A MIP without a time limit starts from the LP relaxation's plan
+    (`allocator.solver.neighbourhood.known_plan`, from `MIN_COLUMNS` columns, lowered
+    here): a large dropped model is freed while that LP runs, so it is gone when the MIP
+    starts, not held through the LP, the rounding and RINS."""
+    monkeypatch.setattr(memory, "FREE_FROM_COLUMNS", 0)
+    monkeypatch.setattr(neighbourhood, "MIN_COLUMNS", 0)
+    models: list[weakref.ref[pyo.ConcreteModel]] = []
+    alive_at_mip: list[bool] = []
+    solve_from_known = pipeline.solve_from_known
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        alive_at_mip.append(models[0]() is not None)
+        return solve_from_known(*args, **kwargs)
+
+    def recorded_build(*args: Any, **kwargs: Any) -> pyo.ConcreteModel:
+        model = build_model(*args, **kwargs)
+        models.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(pipeline, "solve_from_known", spy)
+    monkeypatch.setattr(pipeline, "build_model", recorded_build)  # an extension: no plan first
+    instance = load_instance(ROOT / "instances" / "base-2027")
+    gc.disable()
+    try:
+        result = solve_instance(instance, RunOptions(SolverOptions()))
+    finally:
+        gc.enable()
+    assert result.plan is not None
+    assert alive_at_mip == [False]
 
 
 def test_a_small_model_is_left_to_the_collector() -> None:

@@ -182,20 +182,38 @@ def neighbourhood_search(
     return values
 
 
+@dataclass(frozen=True)
+class FromKnown:
+    """What `solve_from_known` ended with, and where its plan and bound came from."""
+
+    outcome: SolveOutcome
+    plan_source: str
+    """``lp_rounding``: the plan found before the MIP (HiGHS did not run, was stopped
+    before an incumbent of its own, or ended at that plan); ``highs``: a better one of
+    HiGHS's."""
+    bound_source: str
+    """``lp_relaxation``: the LP bound proved the gap and no MIP ran; ``highs``: HiGHS's."""
+
+
+SAME_OBJECTIVE = 1e-12
+"""Relative difference under which HiGHS's objective of its incumbent and the known
+plan's are the same plan's (HiGHS sums the terms in another order)."""
+
+
 def solve_from_known(
     compiled: CompiledModel,
     options: SolverOptions,
     known: KnownPlan,
     *,
     before_run: Callable[[], None] | None = None,
-) -> SolveOutcome:
+) -> FromKnown:
     """The MIP from ``known`` (its start), interrupted once HiGHS's bound is within the gap
     of it (`allocator.solver.child.stop_near`): then optimal, as HiGHS's own gap test
     would have said at its next node. When the LP bound is already within the gap, no
     MIP runs: the outcome is ``known`` with the LP bound."""
     lp_gap = relative_gap(known.objective, known.lp_bound)
     if lp_gap is not None and lp_gap <= options.mip_gap:
-        return SolveOutcome(
+        proved = SolveOutcome(
             termination=Termination.OPTIMAL,
             solution=Solution.OPTIMAL,
             values=known.values,
@@ -205,6 +223,7 @@ def solve_from_known(
             solve_seconds=0.0,
             highs_status="LP bound within the gap of the plan found before the MIP",
         )
+        return FromKnown(proved, "lp_rounding", "lp_relaxation")
     outcome = solve_compiled(
         dataclasses.replace(compiled, start=known.values),
         options,
@@ -212,15 +231,21 @@ def solve_from_known(
         before_run=before_run,
         known_objective=known.objective,
     )
+    plan_source = "highs"
+    if outcome.objective is not None and abs(outcome.objective - known.objective) <= (
+        SAME_OBJECTIVE * abs(known.objective)
+    ):
+        plan_source = "lp_rounding"  # HiGHS's incumbent is its start
     if outcome.termination != Termination.INTERRUPTED:
-        return outcome
+        return FromKnown(outcome, plan_source, "highs")
     if outcome.values is None:  # HiGHS dropped the start: the known plan stands
         outcome = dataclasses.replace(
             outcome, values=known.values, objective=known.objective, solution=Solution.FEASIBLE
         )
+        plan_source = "lp_rounding"
     gap = relative_gap(outcome.objective, outcome.best_bound)
-    if gap is None or gap > options.mip_gap:
-        return outcome
-    return dataclasses.replace(
-        outcome, termination=Termination.OPTIMAL, solution=Solution.OPTIMAL, mip_gap=gap
-    )
+    if gap is not None and gap <= options.mip_gap:
+        outcome = dataclasses.replace(
+            outcome, termination=Termination.OPTIMAL, solution=Solution.OPTIMAL, mip_gap=gap
+        )
+    return FromKnown(outcome, plan_source, "highs")

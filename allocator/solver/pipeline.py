@@ -17,12 +17,11 @@ from allocator.model.start import set_plan_start
 from allocator.plan.check import check_plan
 from allocator.plan.priority import PROFIT, Stage, check_holds, priority_stages
 from allocator.plan.repair import round_plan
-from allocator.plan.tables import Plan, objective_terms
+from allocator.plan.tables import objective_terms
 from allocator.solver.anytime import solve_by_deadline
 from allocator.solver.highs import (
     CompiledModel,
     Solution,
-    SolveOutcome,
     Termination,
     compile_model,
     irreducible_conflict,
@@ -33,7 +32,7 @@ from allocator.solver.highs import (
     start_objective,
 )
 from allocator.solver.memory import collecting_garbage, gc_paused, worth_freeing
-from allocator.solver.neighbourhood import KnownPlan, known_plan, solve_from_known, wanted
+from allocator.solver.neighbourhood import FromKnown, known_plan, solve_from_known, wanted
 from allocator.solver.results import extract_plan, marginal_values
 from allocator.solver.solved import RunOptions, SolveResult, versions
 from allocator.solver.stages import (
@@ -253,6 +252,7 @@ def _solve_model(
         )
     free = model is None and worth_freeing(compiled.lp.num_col_)
     known = None
+    from_known: FromKnown | None = None
     if is_mip and anytime_plans and not options.lp_first and wanted(compiled):
         # the dropped model is freed while this plan's LP relaxation runs, not held to the MIP
         with collecting_garbage(free) as before_run:
@@ -269,7 +269,8 @@ def _solve_model(
     try:
         with collecting_garbage(free) as before_run:
             if known is not None:
-                outcome = solve_from_known(compiled, solver, known, before_run=before_run)
+                from_known = solve_from_known(compiled, solver, known, before_run=before_run)
+                outcome = from_known.outcome
             else:
                 outcome = solve_compiled(
                     compiled,
@@ -313,6 +314,10 @@ def _solve_model(
         if beside is not None:
             beside.cancel()
     timings["extract"] = time.perf_counter() - started
+    # the plan found before the MIP says where its plan and bound came from; else HiGHS
+    plan_source, bound_source = (
+        (from_known.plan_source, from_known.bound_source) if from_known else ("highs", "highs")
+    )
     return SolveResult(
         instance=instance,
         options=options,
@@ -330,38 +335,9 @@ def _solve_model(
         violations=violations,
         timings=timings,
         versions=versions(),
-        plan_source=_plan_source(plan, outcome, known),
-        bound_source=_bound_source(outcome, known),
+        plan_source=None if plan is None else plan_source,
+        bound_source=None if outcome.best_bound is None else bound_source,
     )
-
-
-def _bound_source(outcome: SolveOutcome, known: KnownPlan | None) -> str | None:
-    """``lp_relaxation`` when the LP bound alone proved the plan within the gap (no MIP
-    ran), else ``highs``; None without a bound."""
-    if outcome.best_bound is None:
-        return None
-    if known is not None and outcome.best_bound == known.lp_bound:
-        return "lp_relaxation"
-    return "highs"
-
-
-SAME_OBJECTIVE = 1e-12
-"""Relative difference under which HiGHS's objective of a plan and ours are the same
-(summed in another order)."""
-
-
-def _plan_source(plan: Plan | None, outcome: SolveOutcome, known: KnownPlan | None) -> str | None:
-    """``lp_rounding`` when the plan written is the one found before the MIP (HiGHS did
-    not better it, or did not run), else ``highs``; None without a plan."""
-    if plan is None:
-        return None
-    if (
-        known is not None
-        and outcome.objective is not None
-        and abs(outcome.objective - known.objective) <= SAME_OBJECTIVE * abs(known.objective)
-    ):
-        return "lp_rounding"
-    return "highs"
 
 
 def _solve_by_deadline(

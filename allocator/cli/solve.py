@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from allocator.cli.app import app, collector_paused, skip_teardown
+from allocator.cli.app import app, process_ends, skip_teardown
 from allocator.cli.options import (
     InstanceArg,
     MipGapOption,
@@ -49,12 +49,15 @@ def solve(
     ] = False,
 ) -> None:
     """Solve an instance and write the plan into --out."""
-    # The cyclic collector is paused from the imports to the written output: nothing
-    # made here is garbage before then but the dropped model, which is freed while
-    # HiGHS runs where that is worth it (`allocator.solver.memory.worth_freeing`); its
-    # automatic runs walked the live instance and model for nothing (0.4 s of a
-    # 79,681-column `--relax`, 0.05 s of the imports).
-    with collector_paused():
+    from allocator.solver.memory import gc_paused
+
+    # The cyclic collector is paused from the imports to the written output, and stays
+    # so where the process ends here: nothing made here is garbage before then but the
+    # dropped model, which is freed while HiGHS runs where that is worth it
+    # (`allocator.solver.memory.worth_freeing`); its automatic runs walked the live
+    # instance and model for nothing (0.4 s of a 79,681-column `--relax`, 0.05 s of the
+    # imports).
+    with gc_paused(stay_paused=process_ends()):
         from allocator.api import solve as solve_api
         from allocator.atomic import OutputError
         from allocator.errors import NoPlanError, PlanCheckError

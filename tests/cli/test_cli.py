@@ -199,9 +199,9 @@ def test_solve_subprocess_skips_teardown_after_flushing(tmp_path: Path) -> None:
 
 
 def test_solve_inside_another_program_leaves_the_collector_on(tmp_path: Path) -> None:
-    """`collector_paused` keeps Python's cyclic collector off only where the process
-    ends with the command (`main`): called as `app` from a program (here the tests), a
-    `solve` gives it back enabled, failed or not."""
+    """`solve` leaves Python's cyclic collector paused only where the process ends with
+    the command (`main`): called as `app` from a program (here the tests), it gives the
+    collector back enabled, failed or not."""
     assert gc.isenabled()
     ok = RUNNER.invoke(
         app, ["solve", str(TINY / "stock-balance-carry"), "--out", str(tmp_path / "ok")]
